@@ -1,0 +1,16 @@
+use lambda_http::{Error, service_fn};
+use posts_api::{PostsApi, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    ps_http::telemetry::init();
+    let api = PostsApi {
+        store: ps_store::connect_from_env().await?,
+        keys: ps_http::auth::TokenKeys::from_env()?,
+    };
+    let api = &api;
+    lambda_http::run(service_fn(move |req| async move {
+        Ok::<_, std::convert::Infallible>(handle(req, api).await)
+    }))
+    .await
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the local stack's tools into the checkout (.tools/), pinned, idempotently.
+# Only Rust is assumed on the machine; Python 3 and Node/npm come with it here
+# (and on any machine that can run this project's tooling at all).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+tools="$root/.tools"
+stamp="$tools/.installed-v1"
+[ -f "$stamp" ] && exit 0
+
+mkdir -p "$tools"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+if [ ! -x "$tools/venv/bin/python" ]; then
+  python3 -m venv "$tools/venv"
+fi
+"$tools/venv/bin/pip" install --quiet \
+  'moto[server]==5.2.5' \
+  'cargo-lambda==1.9.2' \
+  'ziglang==0.13.0' \
+  'cfn-lint==1.58.0' \
+  'aws-sam-cli==1.170.0'
+
+mkdir -p "$tools/node"
+npm install --silent --no-audit --no-fund --prefix "$tools/node" 'json-server@0.17.4' >/dev/null
+
+touch "$stamp"

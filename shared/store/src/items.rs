@@ -1,0 +1,104 @@
+//! How posts and comments are laid out as DynamoDB items. Change capture decodes stream
+//! images with these same types, so the two cannot disagree.
+
+use ps_core::{Comment, Post, Versioned};
+use serde::{Deserialize, Serialize};
+
+pub const POST: &str = "post";
+pub const COMMENT: &str = "comment";
+
+/// Index listing every item of one entity kind in id order.
+pub const BY_ENTITY_INDEX: &str = "byEntity";
+/// Index listing the posts of a user (`user#<id>`) or the comments of a post (`post#<id>`)
+/// in id order.
+pub const BY_PARENT_INDEX: &str = "byParent";
+
+pub fn post_key(id: u64) -> String {
+    format!("{POST}#{id}")
+}
+
+pub fn comment_key(id: u64) -> String {
+    format!("{COMMENT}#{id}")
+}
+
+fn user_parent(user_id: u64) -> String {
+    format!("user#{user_id}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostItem {
+    pub pk: String,
+    pub entity: String,
+    pub parent: String,
+    pub id: u64,
+    pub version: u64,
+    pub user_id: u64,
+    pub title: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommentItem {
+    pub pk: String,
+    pub entity: String,
+    pub parent: String,
+    pub id: u64,
+    pub version: u64,
+    pub post_id: u64,
+    pub name: String,
+    pub email: String,
+    pub body: String,
+}
+
+impl PostItem {
+    pub fn new(post: &Post, version: u64) -> Self {
+        PostItem {
+            pk: post_key(post.id),
+            entity: POST.into(),
+            parent: user_parent(post.user_id),
+            id: post.id,
+            version,
+            user_id: post.user_id,
+            title: post.title.clone(),
+            body: post.body.clone(),
+        }
+    }
+
+    pub fn into_versioned(self) -> Versioned<Post> {
+        Versioned {
+            version: self.version,
+            value: Post { user_id: self.user_id, id: self.id, title: self.title, body: self.body },
+        }
+    }
+}
+
+impl CommentItem {
+    pub fn new(comment: &Comment, version: u64) -> Self {
+        CommentItem {
+            pk: comment_key(comment.id),
+            entity: COMMENT.into(),
+            parent: post_key(comment.post_id),
+            id: comment.id,
+            version,
+            post_id: comment.post_id,
+            name: comment.name.clone(),
+            email: comment.email.clone(),
+            body: comment.body.clone(),
+        }
+    }
+
+    pub fn into_versioned(self) -> Versioned<Comment> {
+        Versioned {
+            version: self.version,
+            value: Comment {
+                post_id: self.post_id,
+                id: self.id,
+                name: self.name,
+                email: self.email,
+                body: self.body,
+            },
+        }
+    }
+}
