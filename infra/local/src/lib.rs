@@ -1,0 +1,16 @@
+//! What AWS provides around the functions, done locally: API Gateway's routing and event
+//! shape (from the same `template.yaml` that deploys), and table set-up on the emulator.
+
+pub mod gateway;
+pub mod routes;
+pub mod wait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("template: {0}")]
+    Template(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Brings the whole local stack up in the background: AWS emulator, tables, the local remote
+# (json-server), the functions under `cargo lambda watch`, and the API gateway.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+pids="$STATE_DIR/pids"
+logs="$STATE_DIR/logs"
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+if compgen -G "$pids/*.pid" >/dev/null; then
+  for f in "$pids"/*.pid; do
+    if ! alive "$f"; then
+      echo "the local stack is partly up ($(basename "$f" .pid) is not running); run 'make down' first" >&2
+      exit 1
+    fi
+  done
+  echo "the local stack is already up; nothing changed (API: http://127.0.0.1:$API_PORT)"
+  exit 0
+fi
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in "$API_PORT" "$LAMBDA_PORT" "$REMOTE_PORT"; do
+  port_free "$port" || { echo "port $port on 127.0.0.1 is in use; set the *_PORT variables to free ports" >&2; exit 1; }
+done
+if [ "$EMULATOR" = moto ]; then
+  port_free "$EMULATOR_PORT" || { echo "port $EMULATOR_PORT is in use; set EMULATOR_PORT, or EMULATOR=external to use the emulator there" >&2; exit 1; }
+fi
+
+"$root/infra/local/install-tools.sh"
+echo "building the functions and the local tooling..."
+(cd "$root" && cargo build --quiet --workspace --bins)
+
+mkdir -p "$pids" "$logs"
+start() { # name command...: starts a process in its own process group, remembering its pid
+  local name=$1; shift
+  setsid "$@" >"$logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$pids/$name.pid"
+}
+fail() { echo "$1 (see $logs/)" >&2; "$root/infra/local/down.sh" >/dev/null || true; exit 1; }
+
+if [ "$EMULATOR" = moto ]; then
+  start emulator moto_server -H 127.0.0.1 -p "$EMULATOR_PORT"
+fi
+if [ "$EMULATOR" = moto ]; then
+  "$local_stack" wait "$AWS_ENDPOINT_URL/moto-api/" 60 || fail "the AWS emulator did not start"
+fi
+"$local_stack" init >/dev/null || fail "could not create the tables"
+
+[ -f "$STATE_DIR/remote-db.json" ] || cp "$root/fixtures/jsonplaceholder.json" "$STATE_DIR/remote-db.json"
+start remote json-server --host 127.0.0.1 --port "$REMOTE_PORT" "$STATE_DIR/remote-db.json"
+
+# Secrets of the local stack only: a random JWT secret and the demo user's argon2 hash,
+# made once and kept in the state directory.
+[ -f "$STATE_DIR/jwt-secret" ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' >"$STATE_DIR/jwt-secret"
+if [ ! -f "$STATE_DIR/auth-users.json" ] || [ "$(cat "$STATE_DIR/auth-user" 2>/dev/null)" != "$DEMO_USER:$DEMO_PASSWORD" ]; then
+  hash=$(printf '%s' "$DEMO_PASSWORD" | "$local_stack" hash-password)
+  printf '{"%s":"%s"}' "$DEMO_USER" "$hash" >"$STATE_DIR/auth-users.json"
+  printf '%s' "$DEMO_USER:$DEMO_PASSWORD" >"$STATE_DIR/auth-user"
+fi
+cat >"$STATE_DIR/functions.env" <<ENV
+AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
+AWS_REGION=$AWS_REGION
+AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
+AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+ENTITIES_TABLE=$ENTITIES_TABLE
+META_TABLE=$META_TABLE
+REMOTE_BASE_URL=$REMOTE_BASE_URL
+JWT_SECRET=$(cat "$STATE_DIR/jwt-secret")
+AUTH_USERS='$(cat "$STATE_DIR/auth-users.json")'
+RUST_LOG=${RUST_LOG:-info}
+ENV
+
+(cd "$root" && start functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --env-file "$STATE_DIR/functions.env")
+(cd "$root" && GATEWAY_ADDR="127.0.0.1:$API_PORT" LAMBDA_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT" TEMPLATE="$root/template.yaml" start gateway "$local_stack" gateway)
+"$local_stack" wait-port "127.0.0.1:$REMOTE_PORT" 60 || fail "json-server did not start"
+
+echo "waiting for the API (the first start compiles each function once)..."
+"$local_stack" wait "http://127.0.0.1:$API_PORT/posts?_limit=1" 600 || fail "the API did not become healthy"
+"$local_stack" wait "http://127.0.0.1:$API_PORT/comments?_limit=1" 600 || fail "the API did not become healthy"
+
+cat <<MSG
+
+placeholder-sync is up.
+  API (API Gateway stand-in)   http://127.0.0.1:$API_PORT   e.g. curl http://127.0.0.1:$API_PORT/posts
+  functions (cargo lambda)     http://127.0.0.1:$LAMBDA_PORT
+  AWS emulator ($EMULATOR)       $AWS_ENDPOINT_URL
+  remote (json-server)         $REMOTE_BASE_URL
+  login                        $DEMO_USER / $DEMO_PASSWORD  (POST /auth/token)
+  logs                         $logs/
+Stop it with: make down
+MSG
