@@ -32,7 +32,9 @@ pub async fn handle(req: Request, api: &AuthApi) -> Response<Body> {
 fn credential(body: &Value, field: &str) -> Result<String, ApiError> {
     match body.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        _ => Err(ApiError::BadRequest(format!("{field} is required and must be a non-empty string"))),
+        _ => Err(ApiError::BadRequest(format!(
+            "{field} is required and must be a non-empty string"
+        ))),
     }
 }
 
@@ -42,11 +44,16 @@ fn issue_token(api: &AuthApi, req: &Request) -> Result<Response<Body>, ApiError>
         .as_object()
         .ok_or_else(|| ApiError::BadRequest("request body must be a JSON object".into()))?;
     // OAuth 2.0 password-grant clients also send grant_type; anything else is a typo.
-    if let Some(unknown) = object.keys().find(|k| !["username", "password", "grant_type"].contains(&k.as_str())) {
+    if let Some(unknown) = object
+        .keys()
+        .find(|k| !["username", "password", "grant_type"].contains(&k.as_str()))
+    {
         return Err(ApiError::BadRequest(format!("unknown field {unknown}")));
     }
     if object.get("grant_type").is_some_and(|g| g != "password") {
-        return Err(ApiError::BadRequest("grant_type must be \"password\"".into()));
+        return Err(ApiError::BadRequest(
+            "grant_type must be \"password\"".into(),
+        ));
     }
     let username = credential(&body, "username")?;
     let password = credential(&body, "password")?;

@@ -3,11 +3,11 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use ps_core::ServiceError;
 use ps_core::ports::{CommentRead, CommentWrite, PostRead};
 use ps_core::query::comment_query;
 use ps_core::service::comments;
 use ps_core::validation::WriteMode;
-use ps_core::ServiceError;
 use ps_http::auth::TokenKeys;
 use ps_http::request::{json_body, path_id, precondition, query_pairs, route_key};
 use ps_http::{ApiError, response};
@@ -18,7 +18,10 @@ pub struct CommentsApi<S> {
     pub keys: TokenKeys,
 }
 
-pub async fn handle<S: PostRead + CommentWrite>(req: Request, api: &CommentsApi<S>) -> Response<Body> {
+pub async fn handle<S: PostRead + CommentWrite>(
+    req: Request,
+    api: &CommentsApi<S>,
+) -> Response<Body> {
     let route = route_key(&req);
     let result = match route.as_str() {
         "GET /comments" => list(&api.store, &req).await,
@@ -60,24 +63,44 @@ async fn list_of_post(
         return Err(ServiceError::BadRequest("postId is given by the path here".into()).into());
     }
     let page = comments::list_of_post(posts, store, post_id, query.pagination).await?;
-    Ok(response::page(&page, &format!("/posts/{post_id}/comments"), &params))
+    Ok(response::page(
+        &page,
+        &format!("/posts/{post_id}/comments"),
+        &params,
+    ))
 }
 
-async fn write(store: &dyn CommentWrite, route: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn write(
+    store: &dyn CommentWrite,
+    route: &str,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
     match route {
         "POST /comments" | "POST /posts/{id}/comments" => {
-            let from_path = if route == "POST /comments" { None } else { Some(path_id(req, "id")?) };
+            let from_path = if route == "POST /comments" {
+                None
+            } else {
+                Some(path_id(req, "id")?)
+            };
             let comment = comments::create(store, &json_body(req)?, from_path).await?;
-            Ok(response::created(format!("/comments/{}", comment.value.id), &comment))
+            Ok(response::created(
+                format!("/comments/{}", comment.value.id),
+                &comment,
+            ))
         }
         "DELETE /comments/{id}" => {
             comments::delete(store, path_id(req, "id")?, &precondition(req)).await?;
             Ok(response::no_content())
         }
         _ => {
-            let mode = if route.starts_with("PUT") { WriteMode::Replace } else { WriteMode::Patch };
+            let mode = if route.starts_with("PUT") {
+                WriteMode::Replace
+            } else {
+                WriteMode::Patch
+            };
             let id = path_id(req, "id")?;
-            let comment = comments::update(store, id, &json_body(req)?, mode, &precondition(req)).await?;
+            let comment =
+                comments::update(store, id, &json_body(req)?, mode, &precondition(req)).await?;
             Ok(response::resource(StatusCode::OK, &comment))
         }
     }

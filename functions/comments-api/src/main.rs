@@ -1,5 +1,5 @@
-use lambda_http::{Error, service_fn};
 use comments_api::{CommentsApi, handle};
+use lambda_http::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -43,18 +43,29 @@ async fn get(store: &dyn PostRead, req: &Request) -> Result<Response<Body>, ApiE
     Ok(response::resource(StatusCode::OK, &post))
 }
 
-async fn write(store: &dyn PostWrite, route: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn write(
+    store: &dyn PostWrite,
+    route: &str,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
     match route {
         "POST /posts" => {
             let post = posts::create(store, &json_body(req)?).await?;
-            Ok(response::created(format!("/posts/{}", post.value.id), &post))
+            Ok(response::created(
+                format!("/posts/{}", post.value.id),
+                &post,
+            ))
         }
         "DELETE /posts/{id}" => {
             posts::delete(store, path_id(req, "id")?, &precondition(req)).await?;
             Ok(response::no_content())
         }
         _ => {
-            let mode = if route.starts_with("PUT") { WriteMode::Replace } else { WriteMode::Patch };
+            let mode = if route.starts_with("PUT") {
+                WriteMode::Replace
+            } else {
+                WriteMode::Patch
+            };
             let id = path_id(req, "id")?;
             let post = posts::update(store, id, &json_body(req)?, mode, &precondition(req)).await?;
             Ok(response::resource(StatusCode::OK, &post))

@@ -34,19 +34,31 @@ pub struct HttpRequest {
 }
 
 fn is_text(headers: &[(String, String)]) -> bool {
-    let content_type = headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.as_str());
+    let content_type = headers
+        .iter()
+        .find(|(k, _)| k == "content-type")
+        .map(|(_, v)| v.as_str());
     match content_type {
         None => true,
         Some(ct) => {
             let ct = ct.to_ascii_lowercase();
-            ct.starts_with("text/") || ct.contains("json") || ct.contains("x-www-form-urlencoded") || ct.contains("xml")
+            ct.starts_with("text/")
+                || ct.contains("json")
+                || ct.contains("x-www-form-urlencoded")
+                || ct.contains("xml")
         }
     }
 }
 
 /// The API Gateway HTTP API (payload format 2.0) event for a request on `route`.
-pub fn api_gateway_event(route: &Route, path_parameters: &HashMap<String, String>, req: &HttpRequest) -> Value {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+pub fn api_gateway_event(
+    route: &Route,
+    path_parameters: &HashMap<String, String>,
+    req: &HttpRequest,
+) -> Value {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let mut query: HashMap<String, String> = HashMap::new();
     for (k, v) in form_urlencoded::parse(req.raw_query.as_bytes()) {
         query
@@ -57,11 +69,18 @@ pub fn api_gateway_event(route: &Route, path_parameters: &HashMap<String, String
             })
             .or_insert_with(|| v.into_owned());
     }
-    let headers: HashMap<&str, &str> = req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let headers: HashMap<&str, &str> = req
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let (body, is_base64) = if req.body.is_empty() {
         (Value::Null, false)
     } else if is_text(&req.headers) && std::str::from_utf8(&req.body).is_ok() {
-        (Value::String(String::from_utf8_lossy(&req.body).into_owned()), false)
+        (
+            Value::String(String::from_utf8_lossy(&req.body).into_owned()),
+            false,
+        )
     } else {
         (Value::String(BASE64.encode(&req.body)), true)
     };
@@ -136,22 +155,36 @@ struct Gateway {
 }
 
 /// Serves the API on `listen`, invoking functions at `invoke_base` (e.g. `http://127.0.0.1:9000`).
-pub async fn serve(listen: SocketAddr, routes: Routes, invoke_base: String) -> Result<(), LocalError> {
-    let state = Arc::new(Gateway { routes, invoke_base, client: reqwest::Client::new() });
+pub async fn serve(
+    listen: SocketAddr,
+    routes: Routes,
+    invoke_base: String,
+) -> Result<(), LocalError> {
+    let state = Arc::new(Gateway {
+        routes,
+        invoke_base,
+        client: reqwest::Client::new(),
+    });
     let app = axum::Router::new()
         .fallback(handle)
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(%listen, "gateway listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }
 
 fn plain(status: StatusCode, message: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(json!({ "message": message }).to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
     response
 }
 
@@ -186,7 +219,10 @@ async fn handle(
         source_ip: peer.ip().to_string(),
     };
     let event = api_gateway_event(route, &params, &request);
-    let url = format!("{}/2015-03-31/functions/{}/invocations", gw.invoke_base, route.function);
+    let url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        gw.invoke_base, route.function
+    );
     let reply = match gw.client.post(&url).json(&event).send().await {
         Ok(r) => r,
         Err(e) => {
@@ -194,9 +230,14 @@ async fn handle(
             return plain(StatusCode::BAD_GATEWAY, "Bad Gateway");
         }
     };
-    let failed = reply.headers().contains_key("x-amz-function-error") || !reply.status().is_success();
+    let failed =
+        reply.headers().contains_key("x-amz-function-error") || !reply.status().is_success();
     let text = reply.text().await.unwrap_or_default();
-    let parsed: Option<FunctionResponse> = if failed { None } else { serde_json::from_str(&text).ok() };
+    let parsed: Option<FunctionResponse> = if failed {
+        None
+    } else {
+        serde_json::from_str(&text).ok()
+    };
     let Some(fr) = parsed else {
         tracing::error!(function = %route.function, reply = %text, "function failed");
         return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
@@ -206,11 +247,15 @@ async fn handle(
 
 fn to_http(fr: FunctionResponse) -> Response<Body> {
     let mut response = Response::new(Body::from(fr.body_bytes()));
-    *response.status_mut() = StatusCode::from_u16(fr.status_code).unwrap_or(StatusCode::BAD_GATEWAY);
+    *response.status_mut() =
+        StatusCode::from_u16(fr.status_code).unwrap_or(StatusCode::BAD_GATEWAY);
     let headers = response.headers_mut();
     let singles = fr.headers.iter().map(|(k, v)| (k, vec![v.clone()]));
-    for (name, values) in singles.chain(fr.multi_value_headers.iter().map(|(k, v)| (k, v.clone()))) {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
+    for (name, values) in singles.chain(fr.multi_value_headers.iter().map(|(k, v)| (k, v.clone())))
+    {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
         headers.remove(&name);
         for value in values {
             if let Ok(value) = HeaderValue::from_str(&value) {

@@ -30,23 +30,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let listen: SocketAddr = var("GATEWAY_ADDR", "127.0.0.1:8080")
                 .parse()
                 .map_err(|e| LocalError::Config(format!("GATEWAY_ADDR: {e}")))?;
-            let routes = Routes::from_template_file(&PathBuf::from(var("TEMPLATE", "template.yaml")))?;
+            let routes =
+                Routes::from_template_file(&PathBuf::from(var("TEMPLATE", "template.yaml")))?;
             let invoke = var("LAMBDA_INVOKE_URL", "http://127.0.0.1:9000");
             local_stack::gateway::serve(listen, routes, invoke).await?;
         }
         "init" => {
             let store = ps_store::connect_from_env().await?;
             ps_store::create_tables(store.client(), store.tables()).await?;
-            println!("tables ready: {}, {}", store.tables().entities, store.tables().meta);
+            println!(
+                "tables ready: {}, {}",
+                store.tables().entities,
+                store.tables().meta
+            );
         }
         "hash-password" => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
-            println!("{}", ps_http::auth::hash_password(password.trim_end_matches(['\n', '\r'])));
+            println!(
+                "{}",
+                ps_http::auth::hash_password(password.trim_end_matches(['\n', '\r']))
+            );
         }
         "wait" | "wait-port" => {
             let target = std::env::args().nth(2).unwrap_or_default();
-            let seconds: u64 = std::env::args().nth(3).and_then(|s| s.parse().ok()).unwrap_or(60);
+            let seconds: u64 = std::env::args()
+                .nth(3)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(60);
             let ready = if command == "wait" {
                 local_stack::wait::http_ok(&target, std::time::Duration::from_secs(seconds)).await
             } else {
@@ -58,7 +69,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         other => {
-            eprintln!("usage: local-stack gateway|init|hash-password|wait|wait-port (got {other:?})");
+            eprintln!(
+                "usage: local-stack gateway|init|hash-password|wait|wait-port (got {other:?})"
+            );
             std::process::exit(2);
         }
     }

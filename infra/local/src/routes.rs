@@ -68,7 +68,10 @@ impl Routes {
                 continue;
             }
             let name = name.as_str().unwrap_or_default();
-            let events = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
+            let events = resource
+                .get("Properties")
+                .and_then(|p| p.get("Events"))
+                .and_then(Value::as_mapping);
             let http_events: Vec<&Value> = events
                 .into_iter()
                 .flatten()
@@ -83,13 +86,19 @@ impl Routes {
                 .and_then(|m| m.get("BuildProperties"))
                 .and_then(|b| b.get("Binary"))
                 .and_then(Value::as_str)
-                .ok_or_else(|| LocalError::Template(format!("{name} has no Metadata.BuildProperties.Binary")))?;
+                .ok_or_else(|| {
+                    LocalError::Template(format!("{name} has no Metadata.BuildProperties.Binary"))
+                })?;
             for event in http_events {
                 let props = event.get("Properties");
                 let field = |key: &str| {
-                    props.and_then(|p| p.get(key)).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
-                        LocalError::Template(format!("an HttpApi event of {name} has no {key}"))
-                    })
+                    props
+                        .and_then(|p| p.get(key))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .ok_or_else(|| {
+                            LocalError::Template(format!("an HttpApi event of {name} has no {key}"))
+                        })
                 };
                 routes.push(Route {
                     method: field("Method")?.to_ascii_uppercase(),
@@ -141,7 +150,10 @@ Resources:
         let routes = Routes::from_template(TEMPLATE).unwrap();
         assert_eq!(routes.all().len(), 2);
         let (route, params) = routes.resolve("GET", "/posts/42").unwrap();
-        assert_eq!((route.key().as_str(), route.function.as_str()), ("GET /posts/{id}", "posts-api"));
+        assert_eq!(
+            (route.key().as_str(), route.function.as_str()),
+            ("GET /posts/{id}", "posts-api")
+        );
         assert_eq!(params["id"], "42");
         assert!(routes.resolve("GET", "/posts/42/x").is_none());
         assert!(routes.resolve("DELETE", "/posts/42").is_none());

@@ -6,7 +6,10 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// Whether `url` answers a GET with a 2xx before `timeout`.
 pub async fn http_ok(url: &str, timeout: Duration) -> bool {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client");
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Ok(r) = client.get(url).send().await {

@@ -19,12 +19,18 @@ pub enum Precondition {
 
 impl Precondition {
     pub fn parse(header: Option<&str>) -> Precondition {
-        let Some(raw) = header else { return Precondition::None };
+        let Some(raw) = header else {
+            return Precondition::None;
+        };
         if raw.trim() == "*" {
             return Precondition::Any;
         }
         Precondition::OneOf(
-            raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+            raw.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
         )
     }
 
@@ -38,7 +44,7 @@ impl Precondition {
             Precondition::OneOf(tags) => {
                 let current = etag(current_version);
                 // Weak tags (W/"..") never match under strong comparison.
-                if tags.iter().any(|t| *t == current) {
+                if tags.contains(&current) {
                     Ok(())
                 } else {
                     Err(ServiceError::PreconditionFailed)

@@ -51,12 +51,23 @@ pub struct CommentDraft {
 
 impl PostDraft {
     pub fn with_id(self, id: u64) -> Post {
-        Post { user_id: self.user_id, id, title: self.title, body: self.body }
+        Post {
+            user_id: self.user_id,
+            id,
+            title: self.title,
+            body: self.body,
+        }
     }
 }
 
 impl CommentDraft {
     pub fn with_id(self, id: u64) -> Comment {
-        Comment { post_id: self.post_id, id, name: self.name, email: self.email, body: self.body }
+        Comment {
+            post_id: self.post_id,
+            id,
+            name: self.name,
+            email: self.email,
+            body: self.body,
+        }
     }
 }

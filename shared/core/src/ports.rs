@@ -18,7 +18,11 @@ pub trait PostWrite: PostRead {
     /// Assigns the next id and stores the post at version 1.
     async fn create_post(&self, draft: PostDraft) -> Result<Versioned<Post>, StoreError>;
     /// Replaces the post if its stored version is still `expected_version`.
-    async fn update_post(&self, post: &Post, expected_version: u64) -> Result<Versioned<Post>, StoreError>;
+    async fn update_post(
+        &self,
+        post: &Post,
+        expected_version: u64,
+    ) -> Result<Versioned<Post>, StoreError>;
     /// Deletes the post and, item by item, its comments. With `expected_version`, only if
     /// the post is still at that version.
     async fn delete_post(&self, id: u64, expected_version: Option<u64>) -> Result<(), StoreError>;
@@ -28,7 +32,10 @@ pub trait PostWrite: PostRead {
 pub trait CommentRead: Send + Sync {
     async fn get_comment(&self, id: u64) -> Result<Option<Versioned<Comment>>, StoreError>;
     /// All comments (of one post, if given), in id order.
-    async fn list_comments(&self, post_id: Option<u64>) -> Result<Vec<Versioned<Comment>>, StoreError>;
+    async fn list_comments(
+        &self,
+        post_id: Option<u64>,
+    ) -> Result<Vec<Versioned<Comment>>, StoreError>;
 }
 
 #[async_trait]
@@ -41,5 +48,9 @@ pub trait CommentWrite: CommentRead {
         comment: &Comment,
         expected_version: u64,
     ) -> Result<Versioned<Comment>, StoreError>;
-    async fn delete_comment(&self, id: u64, expected_version: Option<u64>) -> Result<(), StoreError>;
+    async fn delete_comment(
+        &self,
+        id: u64,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError>;
 }

@@ -37,9 +37,10 @@ impl PostFilter {
     pub fn matches(&self, post: &Post) -> bool {
         self.user_id.is_none_or(|u| post.user_id == u)
             && self.title.as_ref().is_none_or(|t| post.title == *t)
-            && self.title_like.as_ref().is_none_or(|needle| {
-                post.title.to_lowercase().contains(&needle.to_lowercase())
-            })
+            && self
+                .title_like
+                .as_ref()
+                .is_none_or(|needle| post.title.to_lowercase().contains(&needle.to_lowercase()))
     }
 }
 
@@ -66,7 +67,9 @@ pub fn post_query(params: &[(String, String)]) -> Result<ListQuery<PostFilter>, 
 }
 
 /// Parses `/comments` query parameters (see [`post_query`]).
-pub fn comment_query(params: &[(String, String)]) -> Result<ListQuery<CommentFilter>, ServiceError> {
+pub fn comment_query(
+    params: &[(String, String)],
+) -> Result<ListQuery<CommentFilter>, ServiceError> {
     let mut filter = CommentFilter::default();
     let pagination = parse(params, &["postId"], |key, value| {
         filter.post_id = Some(positive(key, value)?);
@@ -84,7 +87,9 @@ fn parse(
     let (mut page, mut limit) = (None, None);
     for (key, value) in params {
         if seen.contains(&key.as_str()) {
-            return Err(ServiceError::BadRequest(format!("query parameter {key} given more than once")));
+            return Err(ServiceError::BadRequest(format!(
+                "query parameter {key} given more than once"
+            )));
         }
         seen.push(key);
         match key.as_str() {
@@ -111,7 +116,9 @@ fn parse(
 fn positive(key: &str, value: &str) -> Result<u64, ServiceError> {
     match value.parse::<u64>() {
         Ok(v) if v >= 1 => Ok(v),
-        _ => Err(ServiceError::BadRequest(format!("{key} must be a positive integer, got {value:?}"))),
+        _ => Err(ServiceError::BadRequest(format!(
+            "{key} must be a positive integer, got {value:?}"
+        ))),
     }
 }
 
@@ -137,7 +144,11 @@ pub fn paginate<T>(items: Vec<T>, pagination: Option<Pagination>) -> Page<T> {
                 .collect()
         }
     };
-    Page { items, total, pagination }
+    Page {
+        items,
+        total,
+        pagination,
+    }
 }
 
 impl<T> Page<T> {
@@ -176,7 +187,9 @@ impl<T> Page<T> {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -188,7 +201,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -206,21 +222,37 @@ mod tests {
             vec![("userid", "1")],
             vec![("userId", "1"), ("userId", "2")],
         ] {
-            assert!(matches!(post_query(&params(&bad)), Err(ServiceError::BadRequest(_))), "{bad:?}");
+            assert!(
+                matches!(post_query(&params(&bad)), Err(ServiceError::BadRequest(_))),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn title_like_ignores_case() {
-        let p = Post { user_id: 1, id: 1, title: "Hello World".into(), body: "b".into() };
-        let f = PostFilter { title_like: Some("o WO".into()), ..Default::default() };
+        let p = Post {
+            user_id: 1,
+            id: 1,
+            title: "Hello World".into(),
+            body: "b".into(),
+        };
+        let f = PostFilter {
+            title_like: Some("o WO".into()),
+            ..Default::default()
+        };
         assert!(f.matches(&p));
     }
 
     #[test]
     fn link_header_names_all_relations_and_keeps_filters() {
-        let page = paginate((1..=25).collect::<Vec<u32>>(), Some(Pagination { page: 2, limit: 10 }));
-        let link = page.link_header("/posts", &params(&[("userId", "1"), ("_page", "2")])).unwrap();
+        let page = paginate(
+            (1..=25).collect::<Vec<u32>>(),
+            Some(Pagination { page: 2, limit: 10 }),
+        );
+        let link = page
+            .link_header("/posts", &params(&[("userId", "1"), ("_page", "2")]))
+            .unwrap();
         assert_eq!(
             link,
             "</posts?userId=1&_page=1&_limit=10>; rel=\"first\", \

@@ -35,18 +35,34 @@ pub mod posts {
     }
 
     pub async fn get(store: &dyn PostRead, id: u64) -> Result<Versioned<Post>, ServiceError> {
-        store.get_post(id).await.map_err(backend)?.ok_or_else(|| not_found(id))
+        store
+            .get_post(id)
+            .await
+            .map_err(backend)?
+            .ok_or_else(|| not_found(id))
     }
 
-    pub async fn list(store: &dyn PostRead, query: &ListQuery<PostFilter>) -> Result<Page<Post>, ServiceError> {
-        let all = store.list_posts(query.filter.user_id).await.map_err(backend)?;
-        let mut matching: Vec<Post> =
-            all.into_iter().map(|v| v.value).filter(|p| query.filter.matches(p)).collect();
+    pub async fn list(
+        store: &dyn PostRead,
+        query: &ListQuery<PostFilter>,
+    ) -> Result<Page<Post>, ServiceError> {
+        let all = store
+            .list_posts(query.filter.user_id)
+            .await
+            .map_err(backend)?;
+        let mut matching: Vec<Post> = all
+            .into_iter()
+            .map(|v| v.value)
+            .filter(|p| query.filter.matches(p))
+            .collect();
         matching.sort_by_key(|p| p.id);
         Ok(paginate(matching, query.pagination))
     }
 
-    pub async fn create(store: &dyn PostWrite, json: &Value) -> Result<Versioned<Post>, ServiceError> {
+    pub async fn create(
+        store: &dyn PostWrite,
+        json: &Value,
+    ) -> Result<Versioned<Post>, ServiceError> {
         let fields = validation::post_fields(json, WriteMode::Create)?;
         // `userId` is accepted for JSONPlaceholder clients that send it, but new posts
         // always belong to the fixed local user.
@@ -78,8 +94,14 @@ pub mod posts {
                 return Err(invalid("userId", "cannot be changed"));
             }
             let next = Post {
-                title: fields.title.clone().unwrap_or_else(|| current.value.title.clone()),
-                body: fields.body.clone().unwrap_or_else(|| current.value.body.clone()),
+                title: fields
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| current.value.title.clone()),
+                body: fields
+                    .body
+                    .clone()
+                    .unwrap_or_else(|| current.value.body.clone()),
                 ..current.value.clone()
             };
             if next == current.value {
@@ -87,7 +109,9 @@ pub mod posts {
             }
             match store.update_post(&next, current.version).await {
                 Ok(updated) => return Ok(updated),
-                Err(StoreError::VersionConflict) if matches!(precondition, Precondition::OneOf(_)) => {
+                Err(StoreError::VersionConflict)
+                    if matches!(precondition, Precondition::OneOf(_)) =>
+                {
                     return Err(ServiceError::PreconditionFailed);
                 }
                 Err(StoreError::VersionConflict) => continue,
@@ -95,10 +119,16 @@ pub mod posts {
                 Err(e) => return Err(backend(e)),
             }
         }
-        Err(ServiceError::Conflict(format!("post {id} kept changing during the update; try again")))
+        Err(ServiceError::Conflict(format!(
+            "post {id} kept changing during the update; try again"
+        )))
     }
 
-    pub async fn delete(store: &dyn PostWrite, id: u64, precondition: &Precondition) -> Result<(), ServiceError> {
+    pub async fn delete(
+        store: &dyn PostWrite,
+        id: u64,
+        precondition: &Precondition,
+    ) -> Result<(), ServiceError> {
         let current = get(store, id).await?;
         precondition.check(current.version)?;
         let expected = matches!(precondition, Precondition::OneOf(_)).then_some(current.version);
@@ -119,16 +149,26 @@ pub mod comments {
     }
 
     pub async fn get(store: &dyn CommentRead, id: u64) -> Result<Versioned<Comment>, ServiceError> {
-        store.get_comment(id).await.map_err(backend)?.ok_or_else(|| not_found(id))
+        store
+            .get_comment(id)
+            .await
+            .map_err(backend)?
+            .ok_or_else(|| not_found(id))
     }
 
     pub async fn list(
         store: &dyn CommentRead,
         query: &ListQuery<CommentFilter>,
     ) -> Result<Page<Comment>, ServiceError> {
-        let all = store.list_comments(query.filter.post_id).await.map_err(backend)?;
-        let mut matching: Vec<Comment> =
-            all.into_iter().map(|v| v.value).filter(|c| query.filter.matches(c)).collect();
+        let all = store
+            .list_comments(query.filter.post_id)
+            .await
+            .map_err(backend)?;
+        let mut matching: Vec<Comment> = all
+            .into_iter()
+            .map(|v| v.value)
+            .filter(|c| query.filter.matches(c))
+            .collect();
         matching.sort_by_key(|c| c.id);
         Ok(paginate(matching, query.pagination))
     }
@@ -141,7 +181,12 @@ pub mod comments {
         pagination: Option<Pagination>,
     ) -> Result<Page<Comment>, ServiceError> {
         super::posts::get(posts, post_id).await?;
-        let query = ListQuery { filter: CommentFilter { post_id: Some(post_id) }, pagination };
+        let query = ListQuery {
+            filter: CommentFilter {
+                post_id: Some(post_id),
+            },
+            pagination,
+        };
         list(comments, &query).await
     }
 
@@ -188,9 +233,18 @@ pub mod comments {
                 return Err(invalid("postId", "cannot be changed after creation"));
             }
             let next = Comment {
-                name: fields.name.clone().unwrap_or_else(|| current.value.name.clone()),
-                email: fields.email.clone().unwrap_or_else(|| current.value.email.clone()),
-                body: fields.body.clone().unwrap_or_else(|| current.value.body.clone()),
+                name: fields
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| current.value.name.clone()),
+                email: fields
+                    .email
+                    .clone()
+                    .unwrap_or_else(|| current.value.email.clone()),
+                body: fields
+                    .body
+                    .clone()
+                    .unwrap_or_else(|| current.value.body.clone()),
                 ..current.value.clone()
             };
             if next == current.value {
@@ -198,7 +252,9 @@ pub mod comments {
             }
             match store.update_comment(&next, current.version).await {
                 Ok(updated) => return Ok(updated),
-                Err(StoreError::VersionConflict) if matches!(precondition, Precondition::OneOf(_)) => {
+                Err(StoreError::VersionConflict)
+                    if matches!(precondition, Precondition::OneOf(_)) =>
+                {
                     return Err(ServiceError::PreconditionFailed);
                 }
                 Err(StoreError::VersionConflict) => continue,
@@ -206,7 +262,9 @@ pub mod comments {
                 Err(e) => return Err(backend(e)),
             }
         }
-        Err(ServiceError::Conflict(format!("comment {id} kept changing during the update; try again")))
+        Err(ServiceError::Conflict(format!(
+            "comment {id} kept changing during the update; try again"
+        )))
     }
 
     pub async fn delete(

@@ -22,7 +22,10 @@ pub struct ValidationErrors(BTreeMap<String, Vec<String>>);
 
 impl ValidationErrors {
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.entry(field.to_owned()).or_default().push(message.into());
+        self.0
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -38,7 +41,11 @@ impl ValidationErrors {
     }
 
     fn into_result<T>(self, value: T) -> Result<T, ValidationErrors> {
-        if self.is_empty() { Ok(value) } else { Err(self) }
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 }
 
@@ -127,7 +134,11 @@ impl<'a> FieldReader<'a> {
         let object = json
             .as_object()
             .ok_or_else(|| ServiceError::BadRequest("request body must be a JSON object".into()))?;
-        Ok(FieldReader { object, known, errors: ValidationErrors::default() })
+        Ok(FieldReader {
+            object,
+            known,
+            errors: ValidationErrors::default(),
+        })
     }
 
     fn finish(mut self) -> ValidationErrors {
@@ -141,7 +152,8 @@ impl<'a> FieldReader<'a> {
 
     fn id_field(&mut self, key: &str, mode: WriteMode) -> Option<u64> {
         if mode == WriteMode::Create && self.object.contains_key(key) {
-            self.errors.add(key, "is assigned by the server and must not be sent");
+            self.errors
+                .add(key, "is assigned by the server and must not be sent");
             return None;
         }
         self.positive_integer(key)
@@ -179,7 +191,8 @@ impl<'a> FieldReader<'a> {
             self.errors.add(key, "must not be blank");
             None
         } else if chars > max_chars {
-            self.errors.add(key, format!("must be at most {max_chars} characters"));
+            self.errors
+                .add(key, format!("must be at most {max_chars} characters"));
             None
         } else {
             Some(s.clone())
@@ -202,8 +215,11 @@ mod tests {
 
     #[test]
     fn a_complete_post_is_accepted() {
-        let f = post_fields(&json!({"title": "t", "body": "b", "userId": 1}), WriteMode::Create)
-            .unwrap();
+        let f = post_fields(
+            &json!({"title": "t", "body": "b", "userId": 1}),
+            WriteMode::Create,
+        )
+        .unwrap();
         assert_eq!(f.title.as_deref(), Some("t"));
         assert_eq!(f.user_id, Some(1));
     }
@@ -219,7 +235,10 @@ mod tests {
 
     #[test]
     fn patch_requires_nothing() {
-        assert_eq!(post_fields(&json!({}), WriteMode::Patch).unwrap(), PostFields::default());
+        assert_eq!(
+            post_fields(&json!({}), WriteMode::Patch).unwrap(),
+            PostFields::default()
+        );
     }
 
     #[test]

@@ -48,12 +48,17 @@ pub struct TokenKeys {
 
 impl std::fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenKeys").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("TokenKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 impl TokenKeys {
@@ -74,10 +79,14 @@ impl TokenKeys {
     /// `JWT_SECRET` (required) and `TOKEN_TTL_SECONDS` (default 900).
     pub fn from_env() -> Result<Self, ConfigError> {
         let ttl = match std::env::var("TOKEN_TTL_SECONDS") {
-            Ok(raw) => raw.parse::<u64>().ok().filter(|s| *s > 0).ok_or(ConfigError::Invalid {
-                name: "TOKEN_TTL_SECONDS",
-                reason: "must be a positive integer".into(),
-            })?,
+            Ok(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or(ConfigError::Invalid {
+                    name: "TOKEN_TTL_SECONDS",
+                    reason: "must be a positive integer".into(),
+                })?,
             Err(_) => 900,
         };
         TokenKeys::new(env("JWT_SECRET")?.as_bytes(), Duration::from_secs(ttl))
@@ -115,11 +124,12 @@ impl TokenKeys {
 
     /// Checks `Authorization: Bearer <token>`; every write route calls this first.
     pub fn authorize(&self, req: &Request) -> Result<Claims, ApiError> {
-        let value = header_value(req, header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::MissingToken)?;
+        let value = header_value(req, header::AUTHORIZATION).ok_or(ApiError::MissingToken)?;
         let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(ApiError::InvalidToken("Authorization must be 'Bearer <token>'".into()));
+            return Err(ApiError::InvalidToken(
+                "Authorization must be 'Bearer <token>'".into(),
+            ));
         }
         self.verify(token.trim())
     }
@@ -142,16 +152,20 @@ impl UserDirectory {
                 reason: format!("hash of {name} is not a PHC string: {e}"),
             })?;
         }
-        Ok(UserDirectory { users, decoy: hash_password("decoy password") })
+        Ok(UserDirectory {
+            users,
+            decoy: hash_password("decoy password"),
+        })
     }
 
     /// `AUTH_USERS`: a JSON object `{"username": "$argon2id$..."}`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let raw = env("AUTH_USERS")?;
-        let users: HashMap<String, String> = serde_json::from_str(&raw).map_err(|e| ConfigError::Invalid {
-            name: "AUTH_USERS",
-            reason: format!("must be a JSON object of username to argon2 hash: {e}"),
-        })?;
+        let users: HashMap<String, String> =
+            serde_json::from_str(&raw).map_err(|e| ConfigError::Invalid {
+                name: "AUTH_USERS",
+                reason: format!("must be a JSON object of username to argon2 hash: {e}"),
+            })?;
         UserDirectory::new(users)
     }
 
@@ -161,7 +175,11 @@ impl UserDirectory {
             None => (self.decoy.as_str(), false),
         };
         let matches = PasswordHash::new(phc)
-            .map(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+            .map(|hash| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok()
+            })
             .unwrap_or(false);
         known && matches
     }
@@ -209,9 +227,11 @@ mod tests {
 
     #[test]
     fn passwords_verify_only_against_their_own_hash() {
-        let users =
-            UserDirectory::new(HashMap::from([("demo".to_owned(), hash_password("demo-password"))]))
-                .unwrap();
+        let users = UserDirectory::new(HashMap::from([(
+            "demo".to_owned(),
+            hash_password("demo-password"),
+        )]))
+        .unwrap();
         assert!(users.verify("demo", "demo-password"));
         assert!(!users.verify("demo", "demo-passworD"));
         assert!(!users.verify("nobody", "demo-password"));

@@ -46,7 +46,9 @@ impl ApiError {
             },
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::MissingToken | ApiError::InvalidToken(_) | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::MissingToken | ApiError::InvalidToken(_) | ApiError::BadCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -58,7 +60,10 @@ impl ApiError {
             // Backend details are for the logs, not for clients.
             ApiError::Service(ServiceError::Unavailable(detail)) => {
                 tracing::error!(%detail, "storage unavailable");
-                ("storage temporarily unavailable; try again".to_owned(), None)
+                (
+                    "storage temporarily unavailable; try again".to_owned(),
+                    None,
+                )
             }
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -74,10 +79,15 @@ impl ApiError {
         let mut response = crate::response::json_text(status, body);
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match self {
-                ApiError::InvalidToken(_) => "Bearer realm=\"placeholder-sync\", error=\"invalid_token\"",
+                ApiError::InvalidToken(_) => {
+                    "Bearer realm=\"placeholder-sync\", error=\"invalid_token\""
+                }
                 _ => "Bearer realm=\"placeholder-sync\"",
             };
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

@@ -29,7 +29,9 @@ pub fn path_id(req: &Request, name: &str) -> Result<u64, ApiError> {
         .ok_or_else(|| ApiError::BadRequest(format!("missing path parameter {name}")))?;
     match raw.parse::<u64>() {
         Ok(id) if id >= 1 => Ok(id),
-        _ => Err(ApiError::BadRequest(format!("{name} must be a positive integer, got {raw:?}"))),
+        _ => Err(ApiError::BadRequest(format!(
+            "{name} must be a positive integer, got {raw:?}"
+        ))),
     }
 }
 
@@ -43,11 +45,15 @@ pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect()
             }),
-        _ => req.query_string_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        _ => req
+            .query_string_parameters()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
     }
 }
 
-pub fn header<'r>(req: &'r Request, name: header::HeaderName) -> Option<&'r str> {
+pub fn header(req: &Request, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -69,8 +75,13 @@ fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
 }
 
 fn media_type(req: &Request) -> Option<String> {
-    header(req, header::CONTENT_TYPE)
-        .map(|ct| ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+    header(req, header::CONTENT_TYPE).map(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    })
 }
 
 fn is_json(media_type: &str) -> bool {
@@ -82,11 +93,15 @@ pub fn json_body(req: &Request) -> Result<Value, ApiError> {
     let bytes = body_bytes(req)?;
     if let Some(mt) = media_type(req) {
         if !is_json(&mt) {
-            return Err(ApiError::BadRequest(format!("Content-Type must be application/json, got {mt}")));
+            return Err(ApiError::BadRequest(format!(
+                "Content-Type must be application/json, got {mt}"
+            )));
         }
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest("request body must be a JSON object".into()));
+        return Err(ApiError::BadRequest(
+            "request body must be a JSON object".into(),
+        ));
     }
     serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
 }
@@ -98,7 +113,12 @@ pub fn json_or_form_body(req: &Request) -> Result<Value, ApiError> {
         let bytes = body_bytes(req)?;
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
             .map_err(|e| ApiError::BadRequest(format!("invalid form body: {e}")))?;
-        return Ok(Value::Object(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()));
+        return Ok(Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        ));
     }
     json_body(req)
 }

@@ -10,9 +10,10 @@ use crate::ApiError;
 pub(crate) fn json_text(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     response
 }
 
@@ -42,11 +43,18 @@ pub fn created<T: Serialize>(location: String, value: &Versioned<T>) -> Response
 }
 
 /// A list page with `X-Total-Count` and, when paginated, `Link`.
-pub fn page<T: Serialize>(page: &Page<T>, path: &str, params: &[(String, String)]) -> Response<Body> {
+pub fn page<T: Serialize>(
+    page: &Page<T>,
+    path: &str,
+    params: &[(String, String)],
+) -> Response<Body> {
     let mut response = json(StatusCode::OK, &page.items);
     let headers = response.headers_mut();
     headers.insert("x-total-count", HeaderValue::from(page.total));
-    if let Some(link) = page.link_header(path, params).and_then(|l| HeaderValue::from_str(&l).ok()) {
+    if let Some(link) = page
+        .link_header(path, params)
+        .and_then(|l| HeaderValue::from_str(&l).ok())
+    {
         headers.insert(header::LINK, link);
     }
     response

@@ -142,7 +142,11 @@ impl DynamoStore {
             .await
             .map_err(DynamoError::sdk)?;
         out.attributes
-            .and_then(|a| a.get("value").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()))
+            .and_then(|a| {
+                a.get("value")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+            })
             .ok_or_else(|| DynamoError::Sdk("counter update returned no value".into()))
     }
 
@@ -184,7 +188,12 @@ impl DynamoStore {
         }
     }
 
-    async fn replace<T: Serialize>(&self, key: String, item: &T, expected_version: u64) -> Result<(), StoreError> {
+    async fn replace<T: Serialize>(
+        &self,
+        key: String,
+        item: &T,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
         let item: Item = serde_dynamo::to_item(item).map_err(DynamoError::from)?;
         let result = self
             .client
@@ -203,7 +212,9 @@ impl DynamoStore {
     }
 
     fn delete_of(&self, key: String, expected_version: Option<u64>) -> Result<Delete, DynamoError> {
-        let mut delete = Delete::builder().table_name(&self.tables.entities).set_key(Some(pk(key)));
+        let mut delete = Delete::builder()
+            .table_name(&self.tables.entities)
+            .set_key(Some(pk(key)));
         delete = match expected_version {
             Some(v) => delete
                 .condition_expression("attribute_exists(pk) AND version = :expected")
@@ -213,7 +224,11 @@ impl DynamoStore {
         delete.build().map_err(DynamoError::sdk)
     }
 
-    async fn delete_one(&self, key: String, expected_version: Option<u64>) -> Result<(), StoreError> {
+    async fn delete_one(
+        &self,
+        key: String,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
         let delete = self.delete_of(key.clone(), expected_version)?;
         let result = self
             .client
@@ -231,34 +246,75 @@ impl DynamoStore {
         }
     }
 
-    /// Deletes items in batches of 25, resending what DynamoDB leaves unprocessed. Each
-    /// delete is its own item delete, so each shows in the stream.
+    /// Deletes items, each as its own item delete, so each shows in the stream.
     async fn batch_delete(&self, keys: &[String]) -> Result<(), DynamoError> {
-        for chunk in keys.chunks(MAX_BATCH_WRITE) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
+        self.batch_write(keys.iter().map(|k| {
+            WriteRequest::builder()
+                .delete_request(
                     DeleteRequest::builder()
                         .set_key(Some(pk(k.clone())))
                         .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(DynamoError::sdk)
-                })
-                .collect::<Result<_, _>>()?;
+                        .expect("key is set"),
+                )
+                .build()
+        }))
+        .await
+    }
+
+    /// Writes remote posts and comments as they are (version 0: already on the remote), in
+    /// batches of 25, and raises the id counters past the highest ids, so new local ids
+    /// continue after them.
+    pub async fn import(&self, posts: &[Post], comments: &[Comment]) -> Result<(), DynamoError> {
+        let mut items: Vec<Item> = Vec::with_capacity(posts.len() + comments.len());
+        for post in posts {
+            items.push(serde_dynamo::to_item(PostItem::new(post, 0))?);
+        }
+        for comment in comments {
+            items.push(serde_dynamo::to_item(CommentItem::new(comment, 0))?);
+        }
+        self.batch_write(items.into_iter().map(|item| {
+            WriteRequest::builder()
+                .put_request(
+                    aws_sdk_dynamodb::types::PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .expect("item is set"),
+                )
+                .build()
+        }))
+        .await?;
+        if let Some(max) = posts.iter().map(|p| p.id).max() {
+            self.raise_id_counter(POST, max).await?;
+        }
+        if let Some(max) = comments.iter().map(|c| c.id).max() {
+            self.raise_id_counter(COMMENT, max).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends write requests in batches of 25, resending what DynamoDB leaves unprocessed
+    /// with a growing pause.
+    async fn batch_write(
+        &self,
+        requests: impl IntoIterator<Item = WriteRequest>,
+    ) -> Result<(), DynamoError> {
+        let requests: Vec<WriteRequest> = requests.into_iter().collect();
+        for chunk in requests.chunks(MAX_BATCH_WRITE) {
+            let mut pending = chunk.to_vec();
             let mut backoff = Duration::from_millis(50);
-            while !requests.is_empty() {
+            while !pending.is_empty() {
                 let out = self
                     .client
                     .batch_write_item()
-                    .request_items(&self.tables.entities, requests)
+                    .request_items(&self.tables.entities, pending)
                     .send()
                     .await
                     .map_err(DynamoError::sdk)?;
-                requests = out
+                pending = out
                     .unprocessed_items
                     .and_then(|mut u| u.remove(&self.tables.entities))
                     .unwrap_or_default();
-                if !requests.is_empty() {
+                if !pending.is_empty() {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
@@ -272,8 +328,9 @@ impl DynamoStore {
         struct Key {
             pk: String,
         }
-        let keys: Vec<Key> =
-            self.query_index(BY_PARENT_INDEX, "parent", post_key(post_id), Some("pk")).await?;
+        let keys: Vec<Key> = self
+            .query_index(BY_PARENT_INDEX, "parent", post_key(post_id), Some("pk"))
+            .await?;
         Ok(keys.into_iter().map(|k| k.pk).collect())
     }
 }
@@ -281,13 +338,22 @@ impl DynamoStore {
 #[async_trait]
 impl PostRead for DynamoStore {
     async fn get_post(&self, id: u64) -> Result<Option<Versioned<Post>>, StoreError> {
-        Ok(self.get::<PostItem>(post_key(id)).await?.map(PostItem::into_versioned))
+        Ok(self
+            .get::<PostItem>(post_key(id))
+            .await?
+            .map(PostItem::into_versioned))
     }
 
     async fn list_posts(&self, user_id: Option<u64>) -> Result<Vec<Versioned<Post>>, StoreError> {
         let items: Vec<PostItem> = match user_id {
-            Some(u) => self.query_index(BY_PARENT_INDEX, "parent", format!("user#{u}"), None).await?,
-            None => self.query_index(BY_ENTITY_INDEX, "entity", POST.into(), None).await?,
+            Some(u) => {
+                self.query_index(BY_PARENT_INDEX, "parent", format!("user#{u}"), None)
+                    .await?
+            }
+            None => {
+                self.query_index(BY_ENTITY_INDEX, "entity", POST.into(), None)
+                    .await?
+            }
         };
         Ok(items.into_iter().map(PostItem::into_versioned).collect())
     }
@@ -309,18 +375,37 @@ impl PostWrite for DynamoStore {
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(Versioned { value: post, version: 1 }),
+                Ok(_) => {
+                    return Ok(Versioned {
+                        value: post,
+                        version: 1,
+                    });
+                }
                 Err(e) if is_condition_failure(&e) => continue,
                 Err(e) => return Err(DynamoError::sdk(e).into()),
             }
         }
-        Err(StoreError::Backend("no free post id found; is the id counter behind the data?".into()))
+        Err(StoreError::Backend(
+            "no free post id found; is the id counter behind the data?".into(),
+        ))
     }
 
-    async fn update_post(&self, post: &Post, expected_version: u64) -> Result<Versioned<Post>, StoreError> {
+    async fn update_post(
+        &self,
+        post: &Post,
+        expected_version: u64,
+    ) -> Result<Versioned<Post>, StoreError> {
         let version = expected_version + 1;
-        self.replace(post_key(post.id), &PostItem::new(post, version), expected_version).await?;
-        Ok(Versioned { value: post.clone(), version })
+        self.replace(
+            post_key(post.id),
+            &PostItem::new(post, version),
+            expected_version,
+        )
+        .await?;
+        Ok(Versioned {
+            value: post.clone(),
+            version,
+        })
     }
 
     async fn delete_post(&self, id: u64, expected_version: Option<u64>) -> Result<(), StoreError> {
@@ -339,7 +424,9 @@ impl PostWrite for DynamoStore {
             tx = tx.transact_items(TransactWriteItem::builder().delete(post_delete).build());
             if let Err(e) = tx.send().await {
                 return match cancellation_codes(&e) {
-                    Some(codes) if codes.last().map(String::as_str) == Some("ConditionalCheckFailed") => {
+                    Some(codes)
+                        if codes.last().map(String::as_str) == Some("ConditionalCheckFailed") =>
+                    {
                         Err(self.explain_condition_failure(post_key(id)).await)
                     }
                     _ => Err(DynamoError::sdk(e).into()),
@@ -368,13 +455,25 @@ impl PostWrite for DynamoStore {
 #[async_trait]
 impl CommentRead for DynamoStore {
     async fn get_comment(&self, id: u64) -> Result<Option<Versioned<Comment>>, StoreError> {
-        Ok(self.get::<CommentItem>(comment_key(id)).await?.map(CommentItem::into_versioned))
+        Ok(self
+            .get::<CommentItem>(comment_key(id))
+            .await?
+            .map(CommentItem::into_versioned))
     }
 
-    async fn list_comments(&self, post_id: Option<u64>) -> Result<Vec<Versioned<Comment>>, StoreError> {
+    async fn list_comments(
+        &self,
+        post_id: Option<u64>,
+    ) -> Result<Vec<Versioned<Comment>>, StoreError> {
         let items: Vec<CommentItem> = match post_id {
-            Some(p) => self.query_index(BY_PARENT_INDEX, "parent", post_key(p), None).await?,
-            None => self.query_index(BY_ENTITY_INDEX, "entity", COMMENT.into(), None).await?,
+            Some(p) => {
+                self.query_index(BY_PARENT_INDEX, "parent", post_key(p), None)
+                    .await?
+            }
+            None => {
+                self.query_index(BY_ENTITY_INDEX, "entity", COMMENT.into(), None)
+                    .await?
+            }
         };
         Ok(items.into_iter().map(CommentItem::into_versioned).collect())
     }
@@ -385,7 +484,8 @@ impl CommentWrite for DynamoStore {
     async fn create_comment(&self, draft: CommentDraft) -> Result<Versioned<Comment>, StoreError> {
         for _ in 0..ID_ATTEMPTS {
             let comment = draft.clone().with_id(self.next_id(COMMENT).await?);
-            let item = serde_dynamo::to_item(CommentItem::new(&comment, 1)).map_err(DynamoError::from)?;
+            let item =
+                serde_dynamo::to_item(CommentItem::new(&comment, 1)).map_err(DynamoError::from)?;
             // The post must exist when the comment is written, in the same transaction, so a
             // comment can never outlive a concurrently deleted post.
             let post_exists = ConditionCheck::builder()
@@ -397,12 +497,25 @@ impl CommentWrite for DynamoStore {
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(TransactWriteItem::builder().condition_check(post_exists).build())
-                .transact_items(TransactWriteItem::builder().put(self.put_new(item)?).build())
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .condition_check(post_exists)
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(self.put_new(item)?)
+                        .build(),
+                )
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(Versioned { value: comment, version: 1 }),
+                Ok(_) => {
+                    return Ok(Versioned {
+                        value: comment,
+                        version: 1,
+                    });
+                }
                 Err(e) => match cancellation_codes(&e).as_deref() {
                     Some([parent, _]) if parent == "ConditionalCheckFailed" => {
                         return Err(StoreError::ParentMissing);
@@ -412,7 +525,9 @@ impl CommentWrite for DynamoStore {
                 },
             }
         }
-        Err(StoreError::Backend("no free comment id found; is the id counter behind the data?".into()))
+        Err(StoreError::Backend(
+            "no free comment id found; is the id counter behind the data?".into(),
+        ))
     }
 
     async fn update_comment(
@@ -421,12 +536,23 @@ impl CommentWrite for DynamoStore {
         expected_version: u64,
     ) -> Result<Versioned<Comment>, StoreError> {
         let version = expected_version + 1;
-        self.replace(comment_key(comment.id), &CommentItem::new(comment, version), expected_version)
-            .await?;
-        Ok(Versioned { value: comment.clone(), version })
+        self.replace(
+            comment_key(comment.id),
+            &CommentItem::new(comment, version),
+            expected_version,
+        )
+        .await?;
+        Ok(Versioned {
+            value: comment.clone(),
+            version,
+        })
     }
 
-    async fn delete_comment(&self, id: u64, expected_version: Option<u64>) -> Result<(), StoreError> {
+    async fn delete_comment(
+        &self,
+        id: u64,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
         self.delete_one(comment_key(id), expected_version).await
     }
 }

@@ -69,7 +69,12 @@ impl PostItem {
     pub fn into_versioned(self) -> Versioned<Post> {
         Versioned {
             version: self.version,
-            value: Post { user_id: self.user_id, id: self.id, title: self.title, body: self.body },
+            value: Post {
+                user_id: self.user_id,
+                id: self.id,
+                title: self.title,
+                body: self.body,
+            },
         }
     }
 }

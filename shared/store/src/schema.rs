@@ -21,12 +21,18 @@ impl TableNames {
         let var = |name: &str| {
             std::env::var(name).map_err(|_| DynamoError::Config(format!("{name} is not set")))
         };
-        Ok(TableNames { entities: var("ENTITIES_TABLE")?, meta: var("META_TABLE")? })
+        Ok(TableNames {
+            entities: var("ENTITIES_TABLE")?,
+            meta: var("META_TABLE")?,
+        })
     }
 
     /// The names the local stack and the template's defaults use, after a prefix.
     pub fn with_prefix(prefix: &str) -> Self {
-        TableNames { entities: format!("{prefix}entities"), meta: format!("{prefix}meta") }
+        TableNames {
+            entities: format!("{prefix}entities"),
+            meta: format!("{prefix}meta"),
+        }
     }
 }
 
@@ -39,7 +45,11 @@ fn attribute(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinitio
 }
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, DynamoError> {
-    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(DynamoError::sdk)
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(DynamoError::sdk)
 }
 
 fn index(name: &str, hash: &str) -> Result<GlobalSecondaryIndex, DynamoError> {
@@ -47,7 +57,11 @@ fn index(name: &str, hash: &str) -> Result<GlobalSecondaryIndex, DynamoError> {
         .index_name(name)
         .key_schema(key(hash, KeyType::Hash)?)
         .key_schema(key("id", KeyType::Range)?)
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()
         .map_err(DynamoError::sdk)
 }
@@ -87,13 +101,17 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Dy
     Ok(())
 }
 
-fn ignore_existing<T, E>(result: Result<T, aws_sdk_dynamodb::error::SdkError<E>>) -> Result<(), DynamoError>
+fn ignore_existing<T, E>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E>>,
+) -> Result<(), DynamoError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     match result {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ResourceInUseException") => Ok(()),
+        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ResourceInUseException") => {
+            Ok(())
+        }
         Err(e) => Err(DynamoError::sdk(e)),
     }
 }

@@ -1,0 +1,142 @@
+//! End to end over real HTTP: the local gateway, `cargo lambda watch`, the functions and the
+//! emulator, as `make up` starts them. `tests/smoke.sh` (in `make test`) brings a stack up on
+//! its own ports, runs this with `SMOKE_API_URL` set, and brings it down; that is why it is
+//! `#[ignore]`d in a plain `cargo test`.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+#[ignore = "needs a running stack: run through tests/smoke.sh (make smoke)"]
+async fn the_api_works_through_the_gateway_and_cargo_lambda_watch() {
+    let base = std::env::var("SMOKE_API_URL").expect("SMOKE_API_URL: run through tests/smoke.sh");
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{base}{path}");
+
+    let list = http.get(url("/posts")).send().await.unwrap();
+    assert_eq!(list.status(), StatusCode::OK);
+    let before: Vec<Value> = list.json().await.unwrap();
+
+    let refused = http
+        .post(url("/auth/token"))
+        .json(&json!({"username": "demo", "password": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let login: Value = http
+        .post(url("/auth/token"))
+        .json(&json!({"username": "demo", "password": "demo-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().expect("a token").to_owned();
+
+    let unauthorised = http
+        .post(url("/posts"))
+        .json(&json!({"title": "t", "body": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorised.status(), StatusCode::UNAUTHORIZED);
+    assert!(unauthorised.headers().contains_key("www-authenticate"));
+
+    let created = http
+        .post(url("/posts"))
+        .bearer_auth(&token)
+        .json(&json!({"title": "smoke", "body": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let etag = created.headers()["etag"].to_str().unwrap().to_owned();
+    let post: Value = created.json().await.unwrap();
+    assert_eq!(location, format!("/posts/{}", post["id"]));
+
+    let patched = http
+        .patch(url(&location))
+        .bearer_auth(&token)
+        .header("if-match", &etag)
+        .json(&json!({"title": "smoke, edited"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    let stale = http
+        .patch(url(&location))
+        .bearer_auth(&token)
+        .header("if-match", &etag)
+        .json(&json!({"title": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+
+    let comment = http
+        .post(url(&format!("{location}/comments")))
+        .bearer_auth(&token)
+        .json(&json!({"name": "n", "email": "smoke@example.com", "body": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(comment.status(), StatusCode::CREATED);
+    let comments: Vec<Value> = http
+        .get(url(&format!("{location}/comments")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(comments.len(), 1);
+
+    let page = http
+        .get(url("/posts?_page=1&_limit=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.headers()["x-total-count"].to_str().unwrap(),
+        (before.len() + 1).to_string()
+    );
+    assert!(page.headers().contains_key("link"));
+
+    let invalid = http
+        .post(url("/posts"))
+        .bearer_auth(&token)
+        .json(&json!({"title": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
+    let body: Value = invalid.json().await.unwrap();
+    assert!(body["errors"]["title"].is_array());
+
+    let deleted = http
+        .delete(url(&location))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        http.get(url(&location)).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        http.get(url(&format!("{location}/comments")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        http.get(url("/nowhere")).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1,0 +1,152 @@
+//! The template and the code must describe the same system.
+
+use std::collections::BTreeSet;
+
+use placeholder_sync_tests::{Api, fresh_store, workspace_root};
+use serde_yaml_ng::Value;
+
+fn template() -> Value {
+    serde_yaml_ng::from_str(
+        &std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap(),
+    )
+    .unwrap()
+}
+
+fn key_schema(v: &Value) -> Vec<(String, String)> {
+    v.as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap().to_owned(),
+                k["KeyType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The tables the code creates locally (described by the emulator) have the keys, indexes
+/// and stream the template deploys.
+#[tokio::test]
+async fn tables_match_the_template() {
+    let store = fresh_store().await;
+    let t = template();
+    for (resource, name) in [
+        ("EntitiesTable", &store.tables().entities),
+        ("MetaTable", &store.tables().meta),
+    ] {
+        let declared = &t["Resources"][resource]["Properties"];
+        let described = store
+            .client()
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        let actual_keys: Vec<(String, String)> = described
+            .key_schema()
+            .iter()
+            .map(|k| {
+                (
+                    k.attribute_name().to_owned(),
+                    k.key_type().as_str().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            actual_keys,
+            key_schema(&declared["KeySchema"]),
+            "{resource} key"
+        );
+        let declared_attrs: BTreeSet<(String, String)> = declared["AttributeDefinitions"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["AttributeName"].as_str().unwrap().to_owned(),
+                    a["AttributeType"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let actual_attrs: BTreeSet<(String, String)> = described
+            .attribute_definitions()
+            .iter()
+            .map(|a| {
+                (
+                    a.attribute_name().to_owned(),
+                    a.attribute_type().as_str().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(actual_attrs, declared_attrs, "{resource} attributes");
+        let declared_indexes: BTreeSet<(String, Vec<(String, String)>)> =
+            declared["GlobalSecondaryIndexes"]
+                .as_sequence()
+                .map(|s| {
+                    s.iter()
+                        .map(|i| {
+                            (
+                                i["IndexName"].as_str().unwrap().to_owned(),
+                                key_schema(&i["KeySchema"]),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        let actual_indexes: BTreeSet<(String, Vec<(String, String)>)> = described
+            .global_secondary_indexes()
+            .iter()
+            .map(|i| {
+                let keys = i
+                    .key_schema()
+                    .iter()
+                    .map(|k| {
+                        (
+                            k.attribute_name().to_owned(),
+                            k.key_type().as_str().to_owned(),
+                        )
+                    })
+                    .collect();
+                (i.index_name().unwrap().to_owned(), keys)
+            })
+            .collect();
+        assert_eq!(actual_indexes, declared_indexes, "{resource} indexes");
+        let declared_stream = declared["StreamSpecification"]["StreamViewType"].as_str();
+        let actual_stream = described
+            .stream_specification()
+            .and_then(|s| s.stream_view_type())
+            .map(|v| v.as_str().to_owned());
+        assert_eq!(
+            actual_stream.as_deref(),
+            declared_stream,
+            "{resource} stream"
+        );
+    }
+}
+
+/// Every route the template declares reaches a function that serves it.
+#[tokio::test]
+async fn every_template_route_is_served_by_its_function() {
+    let api = Api::new().await;
+    let routes =
+        local_stack::routes::Routes::from_template_file(&workspace_root().join("template.yaml"))
+            .unwrap();
+    assert_eq!(routes.all().len(), 15);
+    for route in routes.all() {
+        let path = route.path.replace("{id}", "1");
+        let r = api.request(&route.method, &path, &[], None).await;
+        let message = if r.body.is_empty() {
+            String::new()
+        } else {
+            r.json()["message"].as_str().unwrap_or_default().to_owned()
+        };
+        assert!(
+            !message.starts_with("no route"),
+            "{} is not handled: {message}",
+            route.key()
+        );
+    }
+}
