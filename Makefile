@@ -3,13 +3,17 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/placeholder-sync/target
 TOOLS := .tools/.installed-v1
 
-.PHONY: up down test lint unit smoke package tools fmt clean
+.PHONY: up down import test lint unit smoke package tools fmt clean
 
 up: ## install tools, build, and start the whole local stack in the background
 	@infra/local/up.sh
 
 down: ## stop exactly what `make up` started
 	@infra/local/down.sh
+
+import: ## import from the remote into the running stack (ARGS=--allow-local-changes)
+	@source infra/local/env.sh && set -a && source "$$STATE_DIR/functions.env" && set +a && \
+	  "$$CARGO_TARGET_DIR/debug/import" $(ARGS)
 
 tools: $(TOOLS)
 $(TOOLS): infra/local/install-tools.sh

@@ -45,7 +45,7 @@ fi
 if [ "$EMULATOR" = moto ]; then
   "$local_stack" wait "$AWS_ENDPOINT_URL/moto-api/" 60 || fail "the AWS emulator did not start"
 fi
-"$local_stack" init >/dev/null || fail "could not create the tables"
+"$local_stack" init >"$STATE_DIR/queues.env" || fail "could not create the tables and queues"
 
 [ -f "$STATE_DIR/remote-db.json" ] || cp "$root/fixtures/jsonplaceholder.json" "$STATE_DIR/remote-db.json"
 start remote json-server --host 127.0.0.1 --port "$REMOTE_PORT" "$STATE_DIR/remote-db.json"
@@ -66,6 +66,9 @@ AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
 ENTITIES_TABLE=$ENTITIES_TABLE
 META_TABLE=$META_TABLE
 REMOTE_BASE_URL=$REMOTE_BASE_URL
+REMOTE_RATE_LIMIT=${REMOTE_RATE_LIMIT:-20}
+SYNC_BUDGET_SECONDS=${SYNC_BUDGET_SECONDS:-20}
+$(cat "$STATE_DIR/queues.env")
 JWT_SECRET=$(cat "$STATE_DIR/jwt-secret")
 AUTH_USERS='$(cat "$STATE_DIR/auth-users.json")'
 RUST_LOG=${RUST_LOG:-info}
@@ -79,6 +82,13 @@ echo "waiting for the API (the first start compiles each function once)..."
 "$local_stack" wait "http://127.0.0.1:$API_PORT/posts?_limit=1" 600 || fail "the API did not become healthy"
 "$local_stack" wait "http://127.0.0.1:$API_PORT/comments?_limit=1" 600 || fail "the API did not become healthy"
 
+# The event source mapping and the schedule, which moto does not run.
+(set -a; source "$STATE_DIR/functions.env"; set +a
+ LAMBDA_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT" start pump "$local_stack" pump)
+echo "importing from the remote if the table is empty..."
+(set -a; source "$STATE_DIR/functions.env"; set +a; "$CARGO_TARGET_DIR/debug/import" --if-empty) || fail "the import failed"
+(LAMBDA_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT" SYNC_INTERVAL="${SYNC_INTERVAL:-30}" start scheduler "$local_stack" scheduler)
+
 cat <<MSG
 
 placeholder-sync is up.
@@ -86,6 +96,7 @@ placeholder-sync is up.
   functions (cargo lambda)     http://127.0.0.1:$LAMBDA_PORT
   AWS emulator ($EMULATOR)       $AWS_ENDPOINT_URL
   remote (json-server)         $REMOTE_BASE_URL
+  sync                         every ${SYNC_INTERVAL:-30}s, or now: POST /sync/run; state: GET /sync/status
   login                        $DEMO_USER / $DEMO_PASSWORD  (POST /auth/token)
   logs                         $logs/
 Stop it with: make down

@@ -2,6 +2,7 @@
 //! shape (from the same `template.yaml` that deploys), and table set-up on the emulator.
 
 pub mod gateway;
+pub mod pump;
 pub mod routes;
 pub mod wait;
 

@@ -7,6 +7,8 @@
 //!   `AWS_ENDPOINT_URL`.
 //! - `wait URL SECONDS` / `wait-port HOST:PORT SECONDS`: waits until a URL answers 2xx or a
 //!   port accepts connections, exiting non-zero after SECONDS.
+//! - `pump`: polls the stream of `ENTITIES_TABLE` and invokes `capture` with each batch.
+//! - `scheduler`: invokes `sync` every `SYNC_INTERVAL` seconds (default 30).
 //! - `hash-password`: reads a password from stdin and prints its argon2 PHC string, for
 //!   `AUTH_USERS`.
 
@@ -36,13 +38,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             local_stack::gateway::serve(listen, routes, invoke).await?;
         }
         "init" => {
+            // Prints the queue URLs as KEY=VALUE lines for the functions' environment.
             let store = ps_store::connect_from_env().await?;
             ps_store::create_tables(store.client(), store.tables()).await?;
-            println!(
-                "tables ready: {}, {}",
-                store.tables().entities,
-                store.tables().meta
-            );
+            let config = aws_config::load_from_env().await;
+            let sqs = ps_queue::SqsClient::new(&config);
+            let urls =
+                ps_queue::create_queues(&sqs, &var("QUEUE_PREFIX", "placeholder-sync-"), 60, 5)
+                    .await?;
+            println!("CHANGE_QUEUE_URL={}", urls.changes);
+            println!("DEAD_LETTER_QUEUE_URL={}", urls.dead_letters);
+        }
+        "pump" => {
+            let config = aws_config::load_from_env().await;
+            let client = aws_sdk_dynamodbstreams::Client::new(&config);
+            let table = std::env::var("ENTITIES_TABLE")
+                .map_err(|_| LocalError::Config("ENTITIES_TABLE is not set".into()))?;
+            let region = var("AWS_REGION", "us-east-1");
+            let invoke = var("LAMBDA_INVOKE_URL", "http://127.0.0.1:9000");
+            local_stack::pump::run(client, &table, &invoke, "capture", &region).await?;
+        }
+        "scheduler" => {
+            let seconds: u64 = var("SYNC_INTERVAL", "30")
+                .parse()
+                .map_err(|_| LocalError::Config("SYNC_INTERVAL must be whole seconds".into()))?;
+            let region = var("AWS_REGION", "us-east-1");
+            let invoke = var("LAMBDA_INVOKE_URL", "http://127.0.0.1:9000");
+            let every = std::time::Duration::from_secs(seconds.max(1));
+            local_stack::pump::schedule(&invoke, "sync", every, &region).await?;
         }
         "hash-password" => {
             let mut password = String::new();
@@ -70,7 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => {
             eprintln!(
-                "usage: local-stack gateway|init|hash-password|wait|wait-port (got {other:?})"
+                "usage: local-stack gateway|init|pump|scheduler|hash-password|wait|wait-port (got {other:?})"
             );
             std::process::exit(2);
         }

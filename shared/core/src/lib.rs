@@ -2,8 +2,10 @@
 //! write looks like, how lists are filtered and paged, and the narrow store ports the
 //! handlers are given. Everything here is testable in memory.
 
+pub mod change;
 pub mod error;
 pub mod etag;
+pub mod merge;
 pub mod model;
 pub mod ports;
 pub mod query;

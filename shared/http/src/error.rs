@@ -1,6 +1,6 @@
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
-use ps_core::ServiceError;
+pub use ps_core::ServiceError;
 use ps_core::validation::ValidationErrors;
 use serde::Serialize;
 
@@ -23,6 +23,8 @@ pub enum ApiError {
     BadCredentials,
     #[error("no route for {0}")]
     NoRoute(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -50,6 +52,7 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

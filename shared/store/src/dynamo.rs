@@ -37,19 +37,19 @@ pub struct DynamoStore {
     tables: TableNames,
 }
 
-fn n(value: u64) -> AttributeValue {
+pub(crate) fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn pk(value: String) -> Item {
+pub(crate) fn pk(value: String) -> Item {
     HashMap::from([("pk".to_owned(), s(value))])
 }
 
-fn is_condition_failure<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+pub(crate) fn is_condition_failure<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
 }
 
@@ -248,16 +248,19 @@ impl DynamoStore {
 
     /// Deletes items, each as its own item delete, so each shows in the stream.
     async fn batch_delete(&self, keys: &[String]) -> Result<(), DynamoError> {
-        self.batch_write(keys.iter().map(|k| {
-            WriteRequest::builder()
-                .delete_request(
-                    DeleteRequest::builder()
-                        .set_key(Some(pk(k.clone())))
-                        .build()
-                        .expect("key is set"),
-                )
-                .build()
-        }))
+        self.batch_write(
+            &self.tables.entities,
+            keys.iter().map(|k| {
+                WriteRequest::builder()
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .set_key(Some(pk(k.clone())))
+                            .build()
+                            .expect("key is set"),
+                    )
+                    .build()
+            }),
+        )
         .await
     }
 
@@ -272,16 +275,19 @@ impl DynamoStore {
         for comment in comments {
             items.push(serde_dynamo::to_item(CommentItem::new(comment, 0))?);
         }
-        self.batch_write(items.into_iter().map(|item| {
-            WriteRequest::builder()
-                .put_request(
-                    aws_sdk_dynamodb::types::PutRequest::builder()
-                        .set_item(Some(item))
-                        .build()
-                        .expect("item is set"),
-                )
-                .build()
-        }))
+        self.batch_write(
+            &self.tables.entities,
+            items.into_iter().map(|item| {
+                WriteRequest::builder()
+                    .put_request(
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .expect("item is set"),
+                    )
+                    .build()
+            }),
+        )
         .await?;
         if let Some(max) = posts.iter().map(|p| p.id).max() {
             self.raise_id_counter(POST, max).await?;
@@ -294,8 +300,9 @@ impl DynamoStore {
 
     /// Sends write requests in batches of 25, resending what DynamoDB leaves unprocessed
     /// with a growing pause.
-    async fn batch_write(
+    pub(crate) async fn batch_write(
         &self,
+        table: &str,
         requests: impl IntoIterator<Item = WriteRequest>,
     ) -> Result<(), DynamoError> {
         let requests: Vec<WriteRequest> = requests.into_iter().collect();
@@ -306,13 +313,13 @@ impl DynamoStore {
                 let out = self
                     .client
                     .batch_write_item()
-                    .request_items(&self.tables.entities, pending)
+                    .request_items(table, pending)
                     .send()
                     .await
                     .map_err(DynamoError::sdk)?;
                 pending = out
                     .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.tables.entities))
+                    .and_then(|mut u| u.remove(table))
                     .unwrap_or_default();
                 if !pending.is_empty() {
                     tokio::time::sleep(backoff).await;

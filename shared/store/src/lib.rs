@@ -8,9 +8,11 @@
 mod dynamo;
 pub mod items;
 pub mod schema;
+mod sync_state;
 
 pub use dynamo::DynamoStore;
 pub use schema::{TableNames, create_tables};
+pub use sync_state::{FailedEntity, StateSummary};
 
 /// What went wrong talking to DynamoDB, before the ports turn it into a `StoreError`.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,415 @@
+//! The merge: many captured changes of an entity become at most one remote call, chosen from
+//! what the remote is known to hold. Pure, so its rules are proven by property tests.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::change::{ChangeEvent, EntityData, EntityKey, EntityKind, SequenceNumber};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncStatus {
+    /// Changes are known but not yet on the remote.
+    #[default]
+    Pending,
+    Synced,
+    /// The last attempt failed; `last_error` says why. The changes stay queued.
+    Failed,
+    /// A comment whose post is not on the remote yet.
+    Waiting,
+}
+
+/// What the sync knows about one entity on the remote. Kept per entity, outside the stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncState {
+    /// The id the remote gave it (the remote assigns its own ids on create).
+    pub remote_id: Option<u64>,
+    /// Whether the remote holds it now.
+    pub remote_exists: bool,
+    /// The data the remote last accepted, in local terms: an update to the same data is
+    /// no call.
+    pub synced: Option<EntityData>,
+    /// The newest change applied: an older or repeated change is never applied over it.
+    pub last_sequence: Option<SequenceNumber>,
+    pub status: SyncStatus,
+    pub last_error: Option<String>,
+    /// A create was sent and its answer not yet recorded: the one window where a remote
+    /// create could be repeated. The next attempt looks for it on the remote first.
+    pub creating: bool,
+}
+
+impl SyncState {
+    /// An entity imported from the remote: already there, under the same id.
+    pub fn imported(data: EntityData) -> Self {
+        SyncState {
+            remote_id: Some(data.key().id),
+            remote_exists: true,
+            synced: Some(data),
+            last_sequence: None,
+            status: SyncStatus::Synced,
+            last_error: None,
+            creating: false,
+        }
+    }
+}
+
+/// The merged changes of one entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    pub key: EntityKey,
+    pub post_id: u64,
+    /// The newest change not yet applied; `None` when every change was already applied
+    /// (a redelivery, or an older change arriving late).
+    pub latest: Option<SequenceNumber>,
+    /// The entity as its newest change left it; `None` if removed.
+    pub desired: Option<EntityData>,
+}
+
+/// Merges change events per entity, ignoring any at or below the entity's last applied
+/// sequence. The result does not depend on the order the events arrive in.
+pub fn merge<'a>(
+    events: impl IntoIterator<Item = &'a ChangeEvent>,
+    last_applied: impl Fn(&EntityKey) -> Option<SequenceNumber>,
+) -> Vec<Merged> {
+    let mut merged: BTreeMap<EntityKey, Merged> = BTreeMap::new();
+    for event in events {
+        let applied = last_applied(&event.key);
+        let entry = merged.entry(event.key).or_insert_with(|| Merged {
+            key: event.key,
+            post_id: event.post_id,
+            latest: None,
+            desired: None,
+        });
+        if applied.as_ref().is_some_and(|a| event.sequence <= *a) {
+            continue;
+        }
+        if entry.latest.as_ref().is_none_or(|l| event.sequence > *l) {
+            entry.latest = Some(event.sequence.clone());
+            entry.desired = event.after.clone();
+            entry.post_id = event.post_id;
+        }
+    }
+    merged.into_values().collect()
+}
+
+/// One call to the remote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteCall {
+    Create(EntityData),
+    Update { remote_id: u64, data: EntityData },
+    Delete { kind: EntityKind, remote_id: u64 },
+}
+
+impl RemoteCall {
+    pub fn method(&self) -> &'static str {
+        match self {
+            RemoteCall::Create(_) => "POST",
+            RemoteCall::Update { .. } => "PUT",
+            RemoteCall::Delete { .. } => "DELETE",
+        }
+    }
+}
+
+/// The call that brings the remote to `desired`, if any: create when the remote lacks it
+/// (also for an update whose create never reached the remote), update when it differs from
+/// what the remote accepted last, delete when it is gone locally; nothing otherwise.
+pub fn plan(
+    key: &EntityKey,
+    desired: Option<&EntityData>,
+    state: &SyncState,
+) -> Option<RemoteCall> {
+    match (desired, state.remote_exists, state.remote_id) {
+        (Some(data), false, _) | (Some(data), true, None) => Some(RemoteCall::Create(data.clone())),
+        (Some(data), true, Some(remote_id)) => {
+            (state.synced.as_ref() != Some(data)).then(|| RemoteCall::Update {
+                remote_id,
+                data: data.clone(),
+            })
+        }
+        (None, true, Some(remote_id)) => Some(RemoteCall::Delete {
+            kind: key.kind,
+            remote_id,
+        }),
+        (None, _, _) => None,
+    }
+}
+
+/// When a call may run within its post's group: a post is created or updated before its
+/// comments, and deleted after them.
+pub fn phase(key: &EntityKey, call: Option<&RemoteCall>) -> u8 {
+    match (key.kind, call) {
+        (EntityKind::Post, Some(RemoteCall::Delete { .. })) => 2,
+        (EntityKind::Post, _) => 0,
+        (EntityKind::Comment, _) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::ChangeKind;
+    use crate::model::Post;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    fn post(id: u64, title: &str) -> EntityData {
+        EntityData::Post(Post {
+            user_id: 1,
+            id,
+            title: title.into(),
+            body: "b".into(),
+        })
+    }
+
+    fn event(id: u64, seq: u64, after: Option<EntityData>, change: ChangeKind) -> ChangeEvent {
+        ChangeEvent {
+            key: EntityKey::post(id),
+            change,
+            post_id: id,
+            after,
+            version: seq,
+            sequence: SequenceNumber(format!("{seq:021}")),
+            event_id: format!("e{seq}"),
+        }
+    }
+
+    fn synced(data: EntityData) -> SyncState {
+        SyncState::imported(data)
+    }
+
+    #[test]
+    fn the_merge_rules() {
+        let fresh = SyncState::default();
+        // create + updates = one POST with the final data
+        let m = merge(
+            &[
+                event(1, 1, Some(post(1, "a")), ChangeKind::Insert),
+                event(1, 2, Some(post(1, "b")), ChangeKind::Modify),
+            ],
+            |_| None,
+        );
+        assert_eq!(
+            plan(&m[0].key, m[0].desired.as_ref(), &fresh),
+            Some(RemoteCall::Create(post(1, "b")))
+        );
+        // updates = one PUT with the final data
+        let m = merge(
+            &[
+                event(1, 1, Some(post(1, "x")), ChangeKind::Modify),
+                event(1, 2, Some(post(1, "y")), ChangeKind::Modify),
+            ],
+            |_| None,
+        );
+        assert_eq!(
+            plan(&m[0].key, m[0].desired.as_ref(), &synced(post(1, "a"))),
+            Some(RemoteCall::Update {
+                remote_id: 1,
+                data: post(1, "y")
+            })
+        );
+        // update(s) + delete = one DELETE
+        let m = merge(
+            &[
+                event(1, 1, Some(post(1, "x")), ChangeKind::Modify),
+                event(1, 2, None, ChangeKind::Remove),
+            ],
+            |_| None,
+        );
+        assert_eq!(
+            plan(&m[0].key, m[0].desired.as_ref(), &synced(post(1, "a"))),
+            Some(RemoteCall::Delete {
+                kind: EntityKind::Post,
+                remote_id: 1
+            })
+        );
+        // create .. delete = no call
+        let m = merge(
+            &[
+                event(1, 1, Some(post(1, "x")), ChangeKind::Insert),
+                event(1, 2, None, ChangeKind::Remove),
+            ],
+            |_| None,
+        );
+        assert_eq!(plan(&m[0].key, m[0].desired.as_ref(), &fresh), None);
+        // nothing changed = no call
+        assert_eq!(
+            plan(
+                &EntityKey::post(1),
+                Some(&post(1, "a")),
+                &synced(post(1, "a"))
+            ),
+            None
+        );
+        // an update whose create never reached the remote becomes the create
+        assert_eq!(
+            plan(&EntityKey::post(1), Some(&post(1, "z")), &fresh),
+            Some(RemoteCall::Create(post(1, "z")))
+        );
+    }
+
+    #[test]
+    fn older_and_repeated_changes_are_ignored() {
+        let events = [
+            event(1, 5, Some(post(1, "old")), ChangeKind::Modify),
+            event(1, 7, Some(post(1, "new")), ChangeKind::Modify),
+        ];
+        let applied = SequenceNumber(format!("{:021}", 7));
+        let m = merge(&events, |_| Some(applied.clone()));
+        assert_eq!((m[0].latest.clone(), m[0].desired.clone()), (None, None));
+    }
+
+    /// A remote: remote id → data, with the ids it hands out.
+    #[derive(Default, Debug, PartialEq)]
+    struct Remote {
+        next_id: u64,
+        rows: BTreeMap<u64, EntityData>,
+        calls: usize,
+    }
+
+    impl Remote {
+        fn apply(&mut self, call: RemoteCall, state: &mut SyncState) {
+            self.calls += 1;
+            match call {
+                RemoteCall::Create(data) => {
+                    self.next_id += 1;
+                    self.rows.insert(self.next_id, data.clone());
+                    state.remote_id = Some(self.next_id);
+                    state.remote_exists = true;
+                    state.synced = Some(data);
+                }
+                RemoteCall::Update { remote_id, data } => {
+                    self.rows.insert(remote_id, data.clone());
+                    state.synced = Some(data);
+                }
+                RemoteCall::Delete { remote_id, .. } => {
+                    self.rows.remove(&remote_id);
+                    state.remote_exists = false;
+                    state.synced = None;
+                }
+            }
+        }
+
+        /// What the remote holds, keyed by local identity (ids it assigned differ).
+        fn content(&self) -> Vec<EntityData> {
+            let mut v: Vec<EntityData> = self.rows.values().cloned().collect();
+            v.sort_by_key(EntityData::key);
+            v
+        }
+    }
+
+    /// Random histories of a few posts: some imported (already on the remote), each then
+    /// edited and perhaps deleted, all interleaved, with increasing sequence numbers.
+    fn histories() -> impl Strategy<Value = (Vec<u64>, Vec<ChangeEvent>)> {
+        (
+            1usize..6,
+            proptest::collection::vec((0u64..6, 0u8..10), 0..40),
+            proptest::collection::vec(any::<bool>(), 6),
+        )
+            .prop_map(|(n, ops, imported)| {
+                let n = n as u64;
+                let imported_ids: Vec<u64> =
+                    (1..=n).filter(|i| imported[*i as usize - 1]).collect();
+                let mut exists: HashMap<u64, bool> =
+                    (1..=n).map(|i| (i, imported_ids.contains(&i))).collect();
+                let mut deleted: HashMap<u64, bool> = HashMap::new();
+                let mut events = Vec::new();
+                for (seq, (which, what)) in ops.into_iter().enumerate() {
+                    let id = which % n + 1;
+                    if deleted.get(&id) == Some(&true) {
+                        continue;
+                    }
+                    let seq = seq as u64 + 1;
+                    let (after, kind) = if !exists[&id] {
+                        exists.insert(id, true);
+                        (Some(post(id, &format!("t{what}"))), ChangeKind::Insert)
+                    } else if what == 0 {
+                        deleted.insert(id, true);
+                        (None, ChangeKind::Remove)
+                    } else {
+                        (
+                            Some(post(id, &format!("t{}", what % 3))),
+                            ChangeKind::Modify,
+                        )
+                    };
+                    events.push(event(id, seq, after, kind));
+                }
+                (imported_ids, events)
+            })
+    }
+
+    fn initial(imported: &[u64], remote: &mut Remote) -> BTreeMap<EntityKey, SyncState> {
+        let mut states = BTreeMap::new();
+        for id in imported {
+            remote.next_id = remote.next_id.max(*id);
+            remote.rows.insert(*id, post(*id, "imported"));
+            states.insert(EntityKey::post(*id), synced(post(*id, "imported")));
+        }
+        states
+    }
+
+    proptest! {
+        /// Applying the merged calls leaves the remote as applying every change one by one
+        /// would, with at most one call per entity and never more calls.
+        #[test]
+        fn merged_calls_reach_the_same_remote_state((imported, events) in histories()) {
+            let mut one_by_one = Remote::default();
+            let mut states = initial(&imported, &mut one_by_one);
+            for e in &events {
+                let state = states.entry(e.key).or_default();
+                if let Some(call) = plan(&e.key, e.after.as_ref(), state) {
+                    one_by_one.apply(call, state);
+                }
+            }
+
+            let mut merged_remote = Remote::default();
+            let mut states = initial(&imported, &mut merged_remote);
+            let merged = merge(&events, |_| None);
+            let mut calls_per_entity: HashMap<EntityKey, usize> = HashMap::new();
+            for m in &merged {
+                let state = states.entry(m.key).or_default();
+                if let Some(call) = plan(&m.key, m.desired.as_ref(), state) {
+                    *calls_per_entity.entry(m.key).or_default() += 1;
+                    merged_remote.apply(call, state);
+                }
+            }
+            prop_assert_eq!(merged_remote.content(), one_by_one.content());
+            prop_assert!(calls_per_entity.values().all(|c| *c == 1));
+            prop_assert!(merged_remote.calls <= one_by_one.calls);
+        }
+
+        /// Arrival order does not matter: the newest sequence wins.
+        #[test]
+        fn merge_ignores_arrival_order((_, events) in histories(), seed in any::<u64>()) {
+            let mut shuffled = events.clone();
+            let len = shuffled.len();
+            if len > 1 {
+                let mut s = seed;
+                for i in (1..len).rev() {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    shuffled.swap(i, (s >> 33) as usize % (i + 1));
+                }
+            }
+            prop_assert_eq!(merge(&shuffled, |_| None), merge(&events, |_| None));
+        }
+
+        /// A redelivered batch changes nothing once its changes are applied.
+        #[test]
+        fn a_redelivered_batch_plans_no_call((imported, events) in histories()) {
+            let mut remote = Remote::default();
+            let mut states = initial(&imported, &mut remote);
+            for m in merge(&events, |_| None) {
+                let state = states.entry(m.key).or_default();
+                if let Some(call) = plan(&m.key, m.desired.as_ref(), state) {
+                    remote.apply(call, state);
+                }
+                state.last_sequence = m.latest;
+            }
+            let again = merge(&events, |k| states.get(k).and_then(|s| s.last_sequence.clone()));
+            for m in again {
+                prop_assert_eq!(m.latest, None);
+            }
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Change events on an SQS FIFO queue. The message group is the post (so a post and its
+//! comments stay in order), the deduplication id the stream record's `eventID` (so a
+//! redelivered stream batch is not enqueued twice). A dead-letter queue takes what keeps
+//! failing, by the queue's redrive policy.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+pub use aws_sdk_sqs::Client as SqsClient;
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
+};
+use ps_core::change::ChangeEvent;
+use ps_core::ports::{ChangeSink, ChangeSource, PortError, QueuedChange};
+use serde::Serialize;
+
+/// SQS's limit on the entries of one batch call.
+pub const MAX_BATCH: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("SQS request failed: {0}")]
+    Sdk(String),
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl QueueError {
+    fn sdk<E: std::error::Error + 'static>(e: E) -> Self {
+        QueueError::Sdk(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+    }
+}
+
+impl From<QueueError> for PortError {
+    fn from(e: QueueError) -> Self {
+        PortError(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueUrls {
+    pub changes: String,
+    pub dead_letters: String,
+}
+
+impl QueueUrls {
+    /// `CHANGE_QUEUE_URL` and `DEAD_LETTER_QUEUE_URL`.
+    pub fn from_env() -> Result<Self, QueueError> {
+        let var =
+            |n: &str| std::env::var(n).map_err(|_| QueueError::Config(format!("{n} is not set")));
+        Ok(QueueUrls {
+            changes: var("CHANGE_QUEUE_URL")?,
+            dead_letters: var("DEAD_LETTER_QUEUE_URL")?,
+        })
+    }
+}
+
+/// Approximate message counts, as SQS reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueCounts {
+    pub queued: u64,
+    pub in_flight: u64,
+    pub dead_lettered: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    urls: QueueUrls,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, urls: QueueUrls) -> Self {
+        SqsQueue { client, urls }
+    }
+
+    pub async fn from_env() -> Result<Self, QueueError> {
+        let urls = QueueUrls::from_env()?;
+        let config = aws_config::load_from_env().await;
+        Ok(SqsQueue::new(Client::new(&config), urls))
+    }
+
+    pub fn urls(&self) -> &QueueUrls {
+        &self.urls
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn attribute_counts(&self, url: &str) -> Result<(u64, u64), QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(QueueError::sdk)?;
+        let attrs = out.attributes.unwrap_or_default();
+        let get =
+            |name: QueueAttributeName| attrs.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok((
+            get(QueueAttributeName::ApproximateNumberOfMessages),
+            get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        ))
+    }
+
+    pub async fn counts(&self) -> Result<QueueCounts, QueueError> {
+        let (queued, in_flight) = self.attribute_counts(&self.urls.changes).await?;
+        let (dead, dead_in_flight) = self.attribute_counts(&self.urls.dead_letters).await?;
+        Ok(QueueCounts {
+            queued,
+            in_flight,
+            dead_lettered: dead + dead_in_flight,
+        })
+    }
+}
+
+#[async_trait]
+impl ChangeSink for SqsQueue {
+    async fn send(&self, events: &[ChangeEvent]) -> Result<Vec<usize>, PortError> {
+        let mut failed = Vec::new();
+        for (chunk_no, chunk) in events.chunks(MAX_BATCH).enumerate() {
+            let offset = chunk_no * MAX_BATCH;
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, event) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(event).map_err(|e| PortError(e.to_string()))?;
+                entries.push(
+                    SendMessageBatchRequestEntry::builder()
+                        .id((offset + i).to_string())
+                        .message_body(body)
+                        .message_group_id(event.group())
+                        .message_deduplication_id(&event.event_id)
+                        .build()
+                        .map_err(|e| PortError(e.to_string()))?,
+                );
+            }
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.urls.changes)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(QueueError::sdk)?;
+            for failure in out.failed() {
+                tracing::warn!(id = failure.id(), code = failure.code(), message = ?failure.message(), "change not enqueued");
+                failed.extend(failure.id().parse::<usize>().ok());
+            }
+        }
+        failed.sort_unstable();
+        Ok(failed)
+    }
+}
+
+#[async_trait]
+impl ChangeSource for SqsQueue {
+    async fn receive(&self, max: usize) -> Result<Vec<QueuedChange>, PortError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.urls.changes)
+            .max_number_of_messages(max.clamp(1, MAX_BATCH) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .map_err(QueueError::sdk)?;
+        let mut changes = Vec::new();
+        for message in out.messages.unwrap_or_default() {
+            let (Some(receipt), Some(body)) = (message.receipt_handle, message.body) else {
+                continue;
+            };
+            match serde_json::from_str::<ChangeEvent>(&body) {
+                Ok(event) => changes.push(QueuedChange { receipt, event }),
+                // Not ours to understand: left alone, it reaches the DLQ by the redrive policy.
+                Err(e) => tracing::error!(error = %e, "a queued message is not a change event"),
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn delete(&self, receipts: &[String]) -> Result<(), PortError> {
+        for chunk in receipts.chunks(MAX_BATCH) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| PortError(e.to_string()))?;
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.urls.changes)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(QueueError::sdk)?;
+            if let Some(f) = out.failed().first() {
+                // The effect is recorded, so a redelivery is only a repeat the merge skips.
+                tracing::warn!(
+                    code = f.code(),
+                    "a processed message was not deleted; it will be skipped when redelivered"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The queues of the local stack and the tests, as the template declares them: a FIFO
+/// queue whose redrive policy sends a message to the FIFO dead-letter queue after
+/// `max_receive_count` receives.
+pub async fn create_queues(
+    client: &Client,
+    name_prefix: &str,
+    visibility_timeout_seconds: u32,
+    max_receive_count: u32,
+) -> Result<QueueUrls, QueueError> {
+    let fifo = |extra: &[(QueueAttributeName, String)]| {
+        let mut attrs = HashMap::from([(QueueAttributeName::FifoQueue, "true".to_owned())]);
+        attrs.extend(extra.iter().cloned());
+        attrs
+    };
+    let dlq = client
+        .create_queue()
+        .queue_name(format!("{name_prefix}changes-dlq.fifo"))
+        .set_attributes(Some(fifo(&[(
+            QueueAttributeName::MessageRetentionPeriod,
+            "1209600".into(),
+        )])))
+        .send()
+        .await
+        .map_err(QueueError::sdk)?;
+    let dlq_url = dlq.queue_url.unwrap_or_default();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(QueueError::sdk)?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
+            .to_string();
+    let main = client
+        .create_queue()
+        .queue_name(format!("{name_prefix}changes.fifo"))
+        .set_attributes(Some(fifo(&[
+            (
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout_seconds.to_string(),
+            ),
+            (QueueAttributeName::RedrivePolicy, redrive),
+        ])))
+        .send()
+        .await
+        .map_err(QueueError::sdk)?;
+    Ok(QueueUrls {
+        changes: main.queue_url.unwrap_or_default(),
+        dead_letters: dlq_url,
+    })
+}

@@ -1,0 +1,294 @@
+//! The remote REST API (JSONPlaceholder, or anything with its routes), behind the domain's
+//! `RemoteApi` port. Every request waits for the rate limiter; transient failures
+//! (timeouts, connection errors, 408, 429, 5xx) are retried with exponential backoff and
+//! jitter, honouring `Retry-After`; anything else fails at once.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use ps_core::change::{EntityData, EntityKind};
+use ps_core::ports::{RemoteApi, RemoteError};
+use ps_core::{Comment, Post};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error)]
+#[error("remote configuration: {0}")]
+pub struct ConfigError(String);
+
+#[derive(Debug, Clone)]
+pub struct RemoteConfig {
+    pub base_url: String,
+    /// Requests per second, spread evenly: never more than this in any one-second window.
+    pub rate_per_second: NonZeroU32,
+    pub timeout: Duration,
+    /// Retries of one call within a run; after that the change waits for the next run.
+    pub max_retries: usize,
+    pub min_delay: Duration,
+    /// A `Retry-After` longer than this is not waited for within the run.
+    pub max_delay: Duration,
+}
+
+impl RemoteConfig {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        RemoteConfig {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            rate_per_second: NonZeroU32::new(10).expect("non-zero"),
+            timeout: Duration::from_secs(10),
+            max_retries: 3,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+
+    /// `REMOTE_BASE_URL` (required), `REMOTE_RATE_LIMIT` (requests/s, default 10),
+    /// `REMOTE_TIMEOUT_MS` (default 10000), `REMOTE_MAX_RETRIES` (default 3).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let base = std::env::var("REMOTE_BASE_URL")
+            .map_err(|_| ConfigError("REMOTE_BASE_URL is not set".into()))?;
+        let mut config = RemoteConfig::new(base);
+        let number = |name: &str| -> Result<Option<u64>, ConfigError> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ConfigError(format!("{name} must be a whole number"))),
+                Err(_) => Ok(None),
+            }
+        };
+        if let Some(rate) = number("REMOTE_RATE_LIMIT")? {
+            config.rate_per_second = u32::try_from(rate)
+                .ok()
+                .and_then(NonZeroU32::new)
+                .ok_or_else(|| ConfigError("REMOTE_RATE_LIMIT must be at least 1".into()))?;
+        }
+        if let Some(ms) = number("REMOTE_TIMEOUT_MS")? {
+            config.timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = number("REMOTE_MAX_RETRIES")? {
+            config.max_retries = n as usize;
+        }
+        Ok(config)
+    }
+}
+
+/// A failed attempt, before the retry policy decides.
+#[derive(Debug)]
+struct Attempt {
+    transient: bool,
+    retry_after: Option<Duration>,
+    message: String,
+}
+
+pub struct HttpRemote {
+    client: reqwest::Client,
+    config: RemoteConfig,
+    limiter: DefaultDirectRateLimiter,
+}
+
+impl HttpRemote {
+    pub fn new(config: RemoteConfig) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("placeholder-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        // Burst of one: calls are spread evenly, so no one-second window exceeds the rate.
+        let quota = Quota::per_second(config.rate_per_second).allow_burst(NonZeroU32::MIN);
+        Ok(HttpRemote {
+            client,
+            limiter: RateLimiter::direct(quota),
+            config,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.config.base_url
+    }
+
+    async fn once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), Attempt> {
+        self.limiter.until_ready().await;
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.config.base_url));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| Attempt {
+            transient: true,
+            retry_after: None,
+            message: format!("{method} {path}: {e}"),
+        })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.unwrap_or_default();
+        if status.is_success() || (status == StatusCode::NOT_FOUND && method == Method::DELETE) {
+            let value = if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::Null)
+            };
+            return Ok((status, value));
+        }
+        let transient = status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::REQUEST_TIMEOUT;
+        let snippet: String = text.chars().take(200).collect();
+        Err(Attempt {
+            transient,
+            retry_after,
+            message: format!("{method} {path}: {status} {snippet}"),
+        })
+    }
+
+    /// One call, retried while it fails transiently and the policy allows.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, RemoteError> {
+        let backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(self.config.min_delay)
+            .with_max_delay(self.config.max_delay)
+            .with_max_times(self.config.max_retries);
+        let max_delay = self.config.max_delay;
+        let result = (|| self.once(method.clone(), path, body))
+            .retry(backoff)
+            .when(|a: &Attempt| a.transient)
+            .adjust(move |a: &Attempt, planned| match (a.retry_after, planned) {
+                // The remote said when: wait that long, unless it is longer than a run
+                // should wait, in which case stop now and leave the change queued.
+                (Some(after), Some(_)) if after <= max_delay => Some(after),
+                (Some(_), _) | (None, None) => None,
+                (None, planned) => planned,
+            })
+            .notify(|a: &Attempt, d: Duration| tracing::warn!(error = %a.message, retry_in_ms = d.as_millis() as u64, "remote call failed; retrying"))
+            .await;
+        match result {
+            Ok((_, value)) => Ok(value),
+            Err(a) if a.transient => Err(RemoteError::Transient(a.message)),
+            Err(a) => Err(RemoteError::Rejected(a.message)),
+        }
+    }
+}
+
+fn collection(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::Post => "posts",
+        EntityKind::Comment => "comments",
+    }
+}
+
+/// The JSON the remote gets: its own field names, without the id on create.
+fn remote_body(data: &EntityData, remote_id: Option<u64>) -> Value {
+    let mut body = match data {
+        EntityData::Post(Post {
+            user_id,
+            title,
+            body,
+            ..
+        }) => json!({"userId": user_id, "title": title, "body": body}),
+        EntityData::Comment(Comment {
+            post_id,
+            name,
+            email,
+            body,
+            ..
+        }) => {
+            json!({"postId": post_id, "name": name, "email": email, "body": body})
+        }
+    };
+    if let Some(id) = remote_id {
+        body["id"] = json!(id);
+    }
+    body
+}
+
+fn encode(value: &str) -> String {
+    reqwest::Url::parse_with_params("http://x/", &[("v", value)])
+        .map(|u| {
+            u.query()
+                .unwrap_or_default()
+                .trim_start_matches("v=")
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl RemoteApi for HttpRemote {
+    async fn create(&self, data: &EntityData) -> Result<u64, RemoteError> {
+        let path = format!("/{}", collection(data.key().kind));
+        let answer = self
+            .call(Method::POST, &path, Some(&remote_body(data, None)))
+            .await?;
+        answer["id"].as_u64().ok_or_else(|| {
+            RemoteError::Rejected(format!(
+                "POST {path}: the answer has no numeric id: {answer}"
+            ))
+        })
+    }
+
+    async fn replace(&self, remote_id: u64, data: &EntityData) -> Result<(), RemoteError> {
+        let path = format!("/{}/{remote_id}", collection(data.key().kind));
+        self.call(
+            Method::PUT,
+            &path,
+            Some(&remote_body(data, Some(remote_id))),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn delete(&self, kind: EntityKind, remote_id: u64) -> Result<(), RemoteError> {
+        self.call(
+            Method::DELETE,
+            &format!("/{}/{remote_id}", collection(kind)),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn find(&self, data: &EntityData) -> Result<Option<u64>, RemoteError> {
+        let path = match data {
+            EntityData::Post(p) => {
+                format!("/posts?userId={}&title={}", p.user_id, encode(&p.title))
+            }
+            EntityData::Comment(c) => {
+                format!("/comments?postId={}&email={}", c.post_id, encode(&c.email))
+            }
+        };
+        let found = self.call(Method::GET, &path, None).await?;
+        let wanted = remote_body(data, None);
+        Ok(found
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|candidate| {
+                wanted
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .all(|(k, v)| candidate.get(k) == Some(v))
+            })
+            .filter_map(|candidate| candidate["id"].as_u64())
+            .max())
+    }
+}
