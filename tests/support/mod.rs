@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod emulator;
+pub mod sync;
 
 pub use api::{Api, TestResponse};
 pub use emulator::{fresh_store, sdk_config};

@@ -153,7 +153,8 @@ pub async fn import(
         .map(|v| (v.value.id, (v.value, v.version)))
         .collect();
 
-    if !allow_local_changes && !(local_posts.is_empty() && local_comments.is_empty()) {
+    let table_is_empty = local_posts.is_empty() && local_comments.is_empty();
+    if !allow_local_changes && !table_is_empty {
         let remote_posts: HashSet<u64> = posts.iter().map(|p| p.id).collect();
         let remote_comments: HashSet<u64> = comments.iter().map(|c| c.id).collect();
         let edited = local_posts.values().filter(|(_, v)| *v > 0).count()

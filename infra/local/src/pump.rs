@@ -51,10 +51,115 @@ pub fn event_record(record: &Record, stream_arn: &str, region: &str) -> Value {
     })
 }
 
-struct Shard {
-    iterator: Option<String>,
-    /// Records handed over but not yet accepted by the function.
-    pending: Vec<Record>,
+/// Reads a table's stream, shard by shard, from the start (TRIM_HORIZON).
+pub struct StreamReader {
+    client: Client,
+    stream_arn: String,
+    /// Shard id → the iterator to read next (`None` once a closed shard is read out).
+    shards: HashMap<String, Option<String>>,
+}
+
+impl StreamReader {
+    pub async fn open(client: Client, table: &str) -> Result<Self, LocalError> {
+        let streams = client
+            .list_streams()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let stream_arn = streams
+            .streams()
+            .first()
+            .and_then(|s| s.stream_arn())
+            .ok_or_else(|| LocalError::Config(format!("table {table} has no stream")))?
+            .to_owned();
+        Ok(StreamReader {
+            client,
+            stream_arn,
+            shards: HashMap::new(),
+        })
+    }
+
+    pub fn stream_arn(&self) -> &str {
+        &self.stream_arn
+    }
+
+    async fn discover_shards(&mut self) -> Result<(), LocalError> {
+        let description = self
+            .client
+            .describe_stream()
+            .stream_arn(&self.stream_arn)
+            .send()
+            .await
+            .map_err(sdk)?;
+        for shard in description
+            .stream_description()
+            .map(|d| d.shards())
+            .unwrap_or_default()
+        {
+            let Some(id) = shard.shard_id() else { continue };
+            if self.shards.contains_key(id) {
+                continue;
+            }
+            let iterator = self
+                .client
+                .get_shard_iterator()
+                .stream_arn(&self.stream_arn)
+                .shard_id(id)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .map_err(sdk)?
+                .shard_iterator;
+            self.shards.insert(id.to_owned(), iterator);
+        }
+        Ok(())
+    }
+
+    /// The next records of one shard (up to 100), if it has any.
+    pub async fn read_shard(&mut self, shard: &str) -> Result<Vec<Record>, LocalError> {
+        let Some(Some(iterator)) = self.shards.get(shard).cloned() else {
+            return Ok(Vec::new());
+        };
+        let out = self
+            .client
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(100)
+            .send()
+            .await
+            .map_err(sdk)?;
+        self.shards
+            .insert(shard.to_owned(), out.next_shard_iterator);
+        Ok(out.records.unwrap_or_default())
+    }
+
+    /// The shards known now (newly split ones included).
+    pub async fn shard_ids(&mut self) -> Result<Vec<String>, LocalError> {
+        self.discover_shards().await?;
+        let mut ids: Vec<String> = self.shards.keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Everything new on the stream, as a Lambda DynamoDB stream event (`{"Records": [...]}`).
+    pub async fn read_event(&mut self, region: &str) -> Result<Value, LocalError> {
+        let mut records = Vec::new();
+        for shard in self.shard_ids().await? {
+            loop {
+                let batch = self.read_shard(&shard).await?;
+                if batch.is_empty() {
+                    break;
+                }
+                records.extend(
+                    batch
+                        .iter()
+                        .map(|r| event_record(r, &self.stream_arn, region)),
+                );
+            }
+        }
+        Ok(json!({ "Records": records }))
+    }
 }
 
 /// Polls the table's stream for ever, invoking `function` at `invoke_base`.
@@ -65,104 +170,47 @@ pub async fn run(
     function: &str,
     region: &str,
 ) -> Result<(), LocalError> {
-    let streams = client
-        .list_streams()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(sdk)?;
-    let stream_arn = streams
-        .streams()
-        .first()
-        .and_then(|s| s.stream_arn())
-        .ok_or_else(|| LocalError::Config(format!("table {table} has no stream")))?
-        .to_owned();
+    let mut reader = StreamReader::open(client, table).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()
         .map_err(|e| LocalError::Config(e.to_string()))?;
     let url = format!("{invoke_base}/2015-03-31/functions/{function}/invocations");
-    let mut shards: HashMap<String, Shard> = HashMap::new();
-    tracing::info!(%stream_arn, "pumping the stream");
+    // Records handed over but not yet accepted by the function, per shard.
+    let mut pending: HashMap<String, Vec<Record>> = HashMap::new();
+    tracing::info!(stream_arn = %reader.stream_arn(), "pumping the stream");
     loop {
-        let description = client
-            .describe_stream()
-            .stream_arn(&stream_arn)
-            .send()
-            .await
-            .map_err(sdk)?;
-        for shard in description
-            .stream_description()
-            .map(|d| d.shards())
-            .unwrap_or_default()
-        {
-            let Some(id) = shard.shard_id() else { continue };
-            if shards.contains_key(id) {
+        for shard in reader.shard_ids().await? {
+            let batch = pending.entry(shard.clone()).or_default();
+            if batch.is_empty() {
+                *batch = reader.read_shard(&shard).await?;
+            }
+            if batch.is_empty() {
                 continue;
             }
-            let iterator = client
-                .get_shard_iterator()
-                .stream_arn(&stream_arn)
-                .shard_id(id)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await
-                .map_err(sdk)?
-                .shard_iterator;
-            shards.insert(
-                id.to_owned(),
-                Shard {
-                    iterator,
-                    pending: Vec::new(),
-                },
-            );
-        }
-        for shard in shards.values_mut() {
-            if shard.pending.is_empty() {
-                let Some(iterator) = shard.iterator.clone() else {
-                    continue;
-                };
-                let out = client
-                    .get_records()
-                    .shard_iterator(iterator)
-                    .limit(100)
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-                shard.iterator = out.next_shard_iterator;
-                shard.pending = out.records.unwrap_or_default();
-            }
-            if shard.pending.is_empty() {
-                continue;
-            }
-            let records: Vec<Value> = shard
-                .pending
+            let records: Vec<Value> = batch
                 .iter()
-                .map(|r| event_record(r, &stream_arn, region))
+                .map(|r| event_record(r, reader.stream_arn(), region))
                 .collect();
-            let reply = http
+            match http
                 .post(&url)
                 .json(&json!({ "Records": records }))
                 .send()
-                .await;
-            match reply {
+                .await
+            {
                 Ok(r)
                     if r.status().is_success()
                         && !r.headers().contains_key("x-amz-function-error") =>
                 {
                     let body: Value = r.json().await.unwrap_or(Value::Null);
-                    let failed_at = body["batchItemFailures"][0]["itemIdentifier"]
-                        .as_str()
-                        .map(str::to_owned);
-                    match failed_at {
-                        None => shard.pending.clear(),
+                    match body["batchItemFailures"][0]["itemIdentifier"].as_str() {
+                        None => batch.clear(),
                         Some(sequence) => {
                             tracing::warn!(%sequence, "capture reported a failure; retrying from there");
-                            let from = shard.pending.iter().position(|r| {
-                                r.dynamodb().and_then(|d| d.sequence_number())
-                                    == Some(sequence.as_str())
+                            let from = batch.iter().position(|r| {
+                                r.dynamodb().and_then(|d| d.sequence_number()) == Some(sequence)
                             });
-                            shard.pending.drain(..from.unwrap_or(0));
+                            batch.drain(..from.unwrap_or(0));
                         }
                     }
                 }

@@ -85,8 +85,7 @@ pub struct SequenceNumber(pub String);
 
 impl SequenceNumber {
     fn digits(&self) -> &str {
-        let trimmed = self.0.trim_start_matches('0');
-        trimmed
+        self.0.trim_start_matches('0')
     }
 }
 

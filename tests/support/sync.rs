@@ -1,0 +1,241 @@
+//! The import → stream → capture → queue → sync → remote path, over moto and a real remote.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use local_stack::pump::StreamReader;
+use ps_core::change::EntityKey;
+use ps_core::merge::SyncState;
+use ps_core::ports::SyncStateStore;
+use ps_queue::{QueueCounts, SqsQueue};
+use ps_remote::{HttpRemote, RemoteConfig};
+use ps_sync::{SyncConfig, SyncEngine, SyncError, SyncReport};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::{Api, fresh_store, sdk_config, workspace_root};
+
+/// Test queues come back this fast after a failed attempt...
+pub const VISIBILITY_SECONDS: u32 = 2;
+/// ...and go to the dead-letter queue after this many receives.
+pub const MAX_RECEIVES: u32 = 3;
+
+static QUEUE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A json-server serving a copy of the real dataset on a free port; stopped when dropped.
+pub struct JsonServer {
+    pub url: String,
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl JsonServer {
+    pub async fn start() -> JsonServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("db.json");
+        std::fs::copy(workspace_root().join("fixtures/jsonplaceholder.json"), &db)
+            .expect("fixture copy");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bin = workspace_root().join(".tools/node/node_modules/.bin/json-server");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `make tools`",
+            bin.display()
+        );
+        let child = tokio::process::Command::new(bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--quiet",
+            ])
+            .arg(&db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("json-server starts");
+        let url = format!("http://127.0.0.1:{port}");
+        assert!(
+            local_stack::wait::http_ok(&format!("{url}/posts/1"), Duration::from_secs(30)).await,
+            "json-server did not start"
+        );
+        JsonServer {
+            url,
+            _child: child,
+            _dir: dir,
+        }
+    }
+}
+
+pub fn remote_config(url: &str) -> RemoteConfig {
+    let mut config = RemoteConfig::new(url);
+    config.rate_per_second = std::num::NonZeroU32::new(1000).unwrap();
+    config.timeout = Duration::from_secs(2);
+    config.min_delay = Duration::from_millis(50);
+    config.max_delay = Duration::from_secs(2);
+    config
+}
+
+pub struct Pipeline {
+    pub api: Api,
+    pub queue: SqsQueue,
+    pub remote_url: String,
+    reader: Mutex<StreamReader>,
+}
+
+impl Pipeline {
+    pub async fn new(remote_url: &str) -> Pipeline {
+        let store = fresh_store().await;
+        let config = sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let prefix = format!(
+            "q{}-{}-{}-",
+            std::process::id(),
+            QUEUE_SEQ.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        let urls = ps_queue::create_queues(&sqs, &prefix, VISIBILITY_SECONDS, MAX_RECEIVES)
+            .await
+            .expect("queues");
+        let streams = aws_sdk_dynamodbstreams::Client::new(&config);
+        let reader = StreamReader::open(streams, &store.tables().entities)
+            .await
+            .expect("stream");
+        Pipeline {
+            api: Api::with_store(store),
+            queue: SqsQueue::new(sqs, urls),
+            remote_url: remote_url.to_owned(),
+            reader: Mutex::new(reader),
+        }
+    }
+
+    pub async fn import(&self) -> Result<import::ImportReport, import::ImportError> {
+        import::import(&self.api.store, &self.remote_url, false).await
+    }
+
+    /// Everything new on the table's stream, as the event source mapping would deliver it.
+    pub async fn stream_event(&self) -> Event {
+        let event: Value = self
+            .reader
+            .lock()
+            .await
+            .read_event("us-east-1")
+            .await
+            .expect("stream read");
+        serde_json::from_value(event).expect("a DynamoDB stream event")
+    }
+
+    /// Runs capture on whatever is new on the stream.
+    pub async fn capture(&self) -> DynamoDbEventResponse {
+        let event = self.stream_event().await;
+        capture::handle(event, &self.queue).await
+    }
+
+    pub fn remote(&self) -> HttpRemote {
+        HttpRemote::new(remote_config(&self.remote_url)).expect("remote client")
+    }
+
+    pub async fn sync_with(&self, states: &dyn SyncStateStore) -> Result<SyncReport, SyncError> {
+        let remote = self.remote();
+        let engine = SyncEngine {
+            source: &self.queue,
+            states,
+            remote: &remote,
+            config: SyncConfig {
+                budget: Duration::from_secs(60),
+                concurrency: 4,
+            },
+        };
+        engine.run().await
+    }
+
+    pub async fn sync(&self) -> SyncReport {
+        self.sync_with(&self.api.store).await.expect("sync runs")
+    }
+
+    pub async fn counts(&self) -> QueueCounts {
+        self.queue.counts().await.expect("queue counts")
+    }
+
+    pub async fn state(&self, key: EntityKey) -> SyncState {
+        self.api
+            .store
+            .load(&[key])
+            .await
+            .expect("state")
+            .remove(&key)
+            .unwrap_or_default()
+    }
+}
+
+/// GETs a JSON list from the remote.
+pub async fn remote_list(url: &str, path: &str) -> Vec<Value> {
+    reqwest::get(format!("{url}{path}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The remote holds exactly the local posts and comments (ids mapped through the sync state),
+/// apart from `foreign_posts`, put there by someone else.
+pub async fn assert_remote_equals_local(p: &Pipeline, foreign_posts: &[u64]) {
+    let local_posts = p.api.get("/posts").await.json();
+    let local_comments = p.api.get("/comments").await.json();
+    let remote_posts = remote_list(&p.remote_url, "/posts").await;
+    let remote_comments = remote_list(&p.remote_url, "/comments").await;
+    let find = |list: &[Value], id: u64| list.iter().find(|v| v["id"] == id).cloned();
+    let mut post_ids = std::collections::HashMap::new();
+    for post in local_posts.as_array().unwrap() {
+        let id = post["id"].as_u64().unwrap();
+        let rid = p
+            .state(EntityKey::post(id))
+            .await
+            .remote_id
+            .unwrap_or_else(|| panic!("post {id} has no remote id"));
+        post_ids.insert(id, rid);
+        let remote = find(&remote_posts, rid)
+            .unwrap_or_else(|| panic!("post {id} (remote {rid}) is not on the remote"));
+        for field in ["userId", "title", "body"] {
+            assert_eq!(remote[field], post[field], "post {id} {field}");
+        }
+    }
+    for comment in local_comments.as_array().unwrap() {
+        let id = comment["id"].as_u64().unwrap();
+        let rid = p
+            .state(EntityKey::comment(id))
+            .await
+            .remote_id
+            .unwrap_or_else(|| panic!("comment {id} has no remote id"));
+        let remote = find(&remote_comments, rid)
+            .unwrap_or_else(|| panic!("comment {id} (remote {rid}) is not on the remote"));
+        for field in ["name", "email", "body"] {
+            assert_eq!(remote[field], comment[field], "comment {id} {field}");
+        }
+        assert_eq!(
+            remote["postId"],
+            post_ids[&comment["postId"].as_u64().unwrap()],
+            "comment {id} postId"
+        );
+    }
+    assert_eq!(
+        remote_posts.len(),
+        local_posts.as_array().unwrap().len() + foreign_posts.len(),
+        "post count"
+    );
+    assert_eq!(
+        remote_comments.len(),
+        local_comments.as_array().unwrap().len(),
+        "comment count"
+    );
+}
