@@ -13,9 +13,12 @@ async fn the_api_works_through_the_gateway_and_cargo_lambda_watch() {
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{base}{path}");
 
+    let remote =
+        std::env::var("SMOKE_REMOTE_URL").expect("SMOKE_REMOTE_URL: run through tests/smoke.sh");
     let list = http.get(url("/posts")).send().await.unwrap();
     assert_eq!(list.status(), StatusCode::OK);
     let before: Vec<Value> = list.json().await.unwrap();
+    assert_eq!(before.len(), 100, "make up imported the remote's posts");
 
     let refused = http
         .post(url("/auth/token"))

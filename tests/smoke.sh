@@ -24,6 +24,6 @@ for line in sys.stdin:
 rm -rf "$STATE_DIR"
 trap 'infra/local/down.sh >/dev/null; echo "smoke: stack down"' EXIT
 infra/local/up.sh
-SMOKE_API_URL="http://127.0.0.1:$API_PORT" "$smoke_bin" --ignored --test-threads 1
+SMOKE_API_URL="http://127.0.0.1:$API_PORT" SMOKE_REMOTE_URL="http://127.0.0.1:$REMOTE_PORT" "$smoke_bin" --ignored --test-threads 1
 # A second `make up` while up must change nothing.
 infra/local/up.sh | grep -q "already up"
