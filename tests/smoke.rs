@@ -119,6 +119,53 @@ async fn the_api_works_through_the_gateway_and_cargo_lambda_watch() {
     let body: Value = invalid.json().await.unwrap();
     assert!(body["errors"]["title"].is_array());
 
+    // The changes reach the remote: the stream pump captures them within seconds, and
+    // POST /sync/run syncs at once (the scheduler would within SYNC_INTERVAL).
+    let title_on_remote = format!("{remote}/posts?title=smoke,%20edited");
+    let mut synced = false;
+    for _ in 0..30 {
+        let run = http
+            .post(url("/sync/run"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            run.status() == StatusCode::OK || run.status() == StatusCode::CONFLICT,
+            "{}",
+            run.status()
+        );
+        let found: Vec<Value> = http
+            .get(&title_on_remote)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if found.len() == 1 {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    assert!(synced, "the new post never reached the remote");
+    let status: Value = http
+        .get(url("/sync/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["entities"]["failed"], 0, "{status}");
+    assert!(
+        status["entities"]["synced"].as_u64().unwrap() >= 602,
+        "{status}"
+    );
+    let anonymous_run = http.post(url("/sync/run")).send().await.unwrap();
+    assert_eq!(anonymous_run.status(), StatusCode::UNAUTHORIZED);
+
     let deleted = http
         .delete(url(&location))
         .bearer_auth(&token)
