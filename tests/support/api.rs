@@ -36,6 +36,8 @@ pub struct Api {
     posts: PostsApi<DynamoStore>,
     comments: CommentsApi<DynamoStore>,
     auth: AuthApi,
+    /// Only pipelines (tests/support/sync.rs) have the queue and remote it needs.
+    pub sync: Option<sync_api::SyncApi>,
     pub store: DynamoStore,
 }
 
@@ -91,6 +93,7 @@ impl Api {
                 users,
                 keys: test_keys(),
             },
+            sync: None,
             store,
         }
     }
@@ -134,6 +137,13 @@ impl Api {
             "posts-api" => posts_api::handle(req, &self.posts).await,
             "comments-api" => comments_api::handle(req, &self.comments).await,
             "auth-api" => auth_api::handle(req, &self.auth).await,
+            "sync-api" => {
+                let sync = self
+                    .sync
+                    .as_ref()
+                    .expect("sync-api needs a Pipeline (tests/support/sync.rs)");
+                sync_api::handle(req, sync).await
+            }
             other => panic!("no in-process handler for function {other}"),
         };
         let (parts, body) = response.into_parts();

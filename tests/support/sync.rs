@@ -110,9 +110,23 @@ impl Pipeline {
         let reader = StreamReader::open(streams, &store.tables().entities)
             .await
             .expect("stream");
+        let queue = SqsQueue::new(sqs, urls);
+        let mut api = Api::with_store(store.clone());
+        api.sync = Some(sync_api::SyncApi {
+            deps: sync::SyncDeps {
+                store,
+                queue: queue.clone(),
+                remote: HttpRemote::new(remote_config(remote_url)).expect("remote client"),
+                config: SyncConfig {
+                    budget: Duration::from_secs(60),
+                    concurrency: 4,
+                },
+            },
+            keys: crate::api::test_keys(),
+        });
         Pipeline {
-            api: Api::with_store(store),
-            queue: SqsQueue::new(sqs, urls),
+            api,
+            queue,
             remote_url: remote_url.to_owned(),
             reader: Mutex::new(reader),
         }
@@ -195,15 +209,30 @@ pub async fn assert_remote_equals_local(p: &Pipeline, foreign_posts: &[u64]) {
     let remote_posts = remote_list(&p.remote_url, "/posts").await;
     let remote_comments = remote_list(&p.remote_url, "/comments").await;
     let find = |list: &[Value], id: u64| list.iter().find(|v| v["id"] == id).cloned();
-    let mut post_ids = std::collections::HashMap::new();
+    let id_of = |v: &Value| v["id"].as_u64().unwrap();
+    let keys: Vec<EntityKey> = local_posts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| EntityKey::post(id_of(p)))
+        .chain(
+            local_comments
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| EntityKey::comment(id_of(c))),
+        )
+        .collect();
+    let states = p.api.store.load(&keys).await.expect("states");
+    let remote_id = |key: EntityKey| {
+        states
+            .get(&key)
+            .and_then(|s| s.remote_id)
+            .unwrap_or_else(|| panic!("{key} has no remote id"))
+    };
     for post in local_posts.as_array().unwrap() {
-        let id = post["id"].as_u64().unwrap();
-        let rid = p
-            .state(EntityKey::post(id))
-            .await
-            .remote_id
-            .unwrap_or_else(|| panic!("post {id} has no remote id"));
-        post_ids.insert(id, rid);
+        let id = id_of(post);
+        let rid = remote_id(EntityKey::post(id));
         let remote = find(&remote_posts, rid)
             .unwrap_or_else(|| panic!("post {id} (remote {rid}) is not on the remote"));
         for field in ["userId", "title", "body"] {
@@ -211,22 +240,15 @@ pub async fn assert_remote_equals_local(p: &Pipeline, foreign_posts: &[u64]) {
         }
     }
     for comment in local_comments.as_array().unwrap() {
-        let id = comment["id"].as_u64().unwrap();
-        let rid = p
-            .state(EntityKey::comment(id))
-            .await
-            .remote_id
-            .unwrap_or_else(|| panic!("comment {id} has no remote id"));
+        let id = id_of(comment);
+        let rid = remote_id(EntityKey::comment(id));
         let remote = find(&remote_comments, rid)
             .unwrap_or_else(|| panic!("comment {id} (remote {rid}) is not on the remote"));
         for field in ["name", "email", "body"] {
             assert_eq!(remote[field], comment[field], "comment {id} {field}");
         }
-        assert_eq!(
-            remote["postId"],
-            post_ids[&comment["postId"].as_u64().unwrap()],
-            "comment {id} postId"
-        );
+        let post_rid = remote_id(EntityKey::post(comment["postId"].as_u64().unwrap()));
+        assert_eq!(remote["postId"], post_rid, "comment {id} postId");
     }
     assert_eq!(
         remote_posts.len(),

@@ -27,6 +27,56 @@ fn invalid(field: &str, message: &str) -> ServiceError {
     ServiceError::Invalid(errors)
 }
 
+/// Read, check `If-Match`, modify, and write conditionally on the version read. Without
+/// `If-Match` a lost race is retried on fresh data; with one it is a 412. Writes nothing
+/// when the modification changes nothing.
+async fn read_modify_write<T: Clone + PartialEq>(
+    what: &str,
+    precondition: &Precondition,
+    read: impl AsyncFn() -> Result<Versioned<T>, ServiceError>,
+    modify: impl Fn(&T) -> Result<T, ServiceError>,
+    write: impl AsyncFn(&T, u64) -> Result<Versioned<T>, StoreError>,
+) -> Result<Versioned<T>, ServiceError> {
+    for _ in 0..UPDATE_ATTEMPTS {
+        let current = read().await?;
+        precondition.check(current.version)?;
+        let next = modify(&current.value)?;
+        if next == current.value {
+            return Ok(current);
+        }
+        match write(&next, current.version).await {
+            Ok(updated) => return Ok(updated),
+            Err(StoreError::VersionConflict) if matches!(precondition, Precondition::OneOf(_)) => {
+                return Err(ServiceError::PreconditionFailed);
+            }
+            Err(StoreError::VersionConflict) => continue,
+            Err(StoreError::NotFound) => return Err(ServiceError::NotFound(what.to_owned())),
+            Err(e) => return Err(backend(e)),
+        }
+    }
+    Err(ServiceError::Conflict(format!(
+        "{what} kept changing during the update; try again"
+    )))
+}
+
+/// Deletes after checking `If-Match` against the current version; with `If-Match` the
+/// delete is conditional on that version, so a concurrent write makes it a 412.
+async fn checked_delete(
+    what: &str,
+    precondition: &Precondition,
+    current_version: u64,
+    delete: impl AsyncFn(Option<u64>) -> Result<(), StoreError>,
+) -> Result<(), ServiceError> {
+    precondition.check(current_version)?;
+    let expected = matches!(precondition, Precondition::OneOf(_)).then_some(current_version);
+    match delete(expected).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::VersionConflict) => Err(ServiceError::PreconditionFailed),
+        Err(StoreError::NotFound) => Err(ServiceError::NotFound(what.to_owned())),
+        Err(e) => Err(backend(e)),
+    }
+}
+
 pub mod posts {
     use super::*;
 
@@ -87,41 +137,26 @@ pub mod posts {
         if fields.id.is_some_and(|given| given != id) {
             return Err(invalid("id", "must match the id in the path"));
         }
-        for _ in 0..UPDATE_ATTEMPTS {
-            let current = get(store, id).await?;
-            precondition.check(current.version)?;
-            if fields.user_id.is_some_and(|u| u != current.value.user_id) {
-                return Err(invalid("userId", "cannot be changed"));
-            }
-            let next = Post {
-                title: fields
-                    .title
-                    .clone()
-                    .unwrap_or_else(|| current.value.title.clone()),
-                body: fields
-                    .body
-                    .clone()
-                    .unwrap_or_else(|| current.value.body.clone()),
-                ..current.value.clone()
-            };
-            if next == current.value {
-                return Ok(current);
-            }
-            match store.update_post(&next, current.version).await {
-                Ok(updated) => return Ok(updated),
-                Err(StoreError::VersionConflict)
-                    if matches!(precondition, Precondition::OneOf(_)) =>
-                {
-                    return Err(ServiceError::PreconditionFailed);
+        read_modify_write(
+            &format!("post {id}"),
+            precondition,
+            async || get(store, id).await,
+            |current: &Post| {
+                if fields.user_id.is_some_and(|u| u != current.user_id) {
+                    return Err(invalid("userId", "cannot be changed"));
                 }
-                Err(StoreError::VersionConflict) => continue,
-                Err(StoreError::NotFound) => return Err(not_found(id)),
-                Err(e) => return Err(backend(e)),
-            }
-        }
-        Err(ServiceError::Conflict(format!(
-            "post {id} kept changing during the update; try again"
-        )))
+                Ok(Post {
+                    title: fields
+                        .title
+                        .clone()
+                        .unwrap_or_else(|| current.title.clone()),
+                    body: fields.body.clone().unwrap_or_else(|| current.body.clone()),
+                    ..current.clone()
+                })
+            },
+            async |next: &Post, version| store.update_post(next, version).await,
+        )
+        .await
     }
 
     pub async fn delete(
@@ -130,14 +165,13 @@ pub mod posts {
         precondition: &Precondition,
     ) -> Result<(), ServiceError> {
         let current = get(store, id).await?;
-        precondition.check(current.version)?;
-        let expected = matches!(precondition, Precondition::OneOf(_)).then_some(current.version);
-        match store.delete_post(id, expected).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::VersionConflict) => Err(ServiceError::PreconditionFailed),
-            Err(StoreError::NotFound) => Err(not_found(id)),
-            Err(e) => Err(backend(e)),
-        }
+        checked_delete(
+            &format!("post {id}"),
+            precondition,
+            current.version,
+            async |expected| store.delete_post(id, expected).await,
+        )
+        .await
     }
 }
 
@@ -226,45 +260,27 @@ pub mod comments {
         if fields.id.is_some_and(|given| given != id) {
             return Err(invalid("id", "must match the id in the path"));
         }
-        for _ in 0..UPDATE_ATTEMPTS {
-            let current = get(store, id).await?;
-            precondition.check(current.version)?;
-            if fields.post_id.is_some_and(|p| p != current.value.post_id) {
-                return Err(invalid("postId", "cannot be changed after creation"));
-            }
-            let next = Comment {
-                name: fields
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| current.value.name.clone()),
-                email: fields
-                    .email
-                    .clone()
-                    .unwrap_or_else(|| current.value.email.clone()),
-                body: fields
-                    .body
-                    .clone()
-                    .unwrap_or_else(|| current.value.body.clone()),
-                ..current.value.clone()
-            };
-            if next == current.value {
-                return Ok(current);
-            }
-            match store.update_comment(&next, current.version).await {
-                Ok(updated) => return Ok(updated),
-                Err(StoreError::VersionConflict)
-                    if matches!(precondition, Precondition::OneOf(_)) =>
-                {
-                    return Err(ServiceError::PreconditionFailed);
+        read_modify_write(
+            &format!("comment {id}"),
+            precondition,
+            async || get(store, id).await,
+            |current: &Comment| {
+                if fields.post_id.is_some_and(|p| p != current.post_id) {
+                    return Err(invalid("postId", "cannot be changed after creation"));
                 }
-                Err(StoreError::VersionConflict) => continue,
-                Err(StoreError::NotFound) => return Err(not_found(id)),
-                Err(e) => return Err(backend(e)),
-            }
-        }
-        Err(ServiceError::Conflict(format!(
-            "comment {id} kept changing during the update; try again"
-        )))
+                Ok(Comment {
+                    name: fields.name.clone().unwrap_or_else(|| current.name.clone()),
+                    email: fields
+                        .email
+                        .clone()
+                        .unwrap_or_else(|| current.email.clone()),
+                    body: fields.body.clone().unwrap_or_else(|| current.body.clone()),
+                    ..current.clone()
+                })
+            },
+            async |next: &Comment, version| store.update_comment(next, version).await,
+        )
+        .await
     }
 
     pub async fn delete(
@@ -273,13 +289,12 @@ pub mod comments {
         precondition: &Precondition,
     ) -> Result<(), ServiceError> {
         let current = get(store, id).await?;
-        precondition.check(current.version)?;
-        let expected = matches!(precondition, Precondition::OneOf(_)).then_some(current.version);
-        match store.delete_comment(id, expected).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::VersionConflict) => Err(ServiceError::PreconditionFailed),
-            Err(StoreError::NotFound) => Err(not_found(id)),
-            Err(e) => Err(backend(e)),
-        }
+        checked_delete(
+            &format!("comment {id}"),
+            precondition,
+            current.version,
+            async |expected| store.delete_comment(id, expected).await,
+        )
+        .await
     }
 }
