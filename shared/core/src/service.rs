@@ -30,13 +30,18 @@ fn invalid(field: &str, message: &str) -> ServiceError {
 /// Read, check `If-Match`, modify, and write conditionally on the version read. Without
 /// `If-Match` a lost race is retried on fresh data; with one it is a 412. Writes nothing
 /// when the modification changes nothing.
-async fn read_modify_write<T: Clone + PartialEq>(
+async fn read_modify_write<T, Read, Write>(
     what: &str,
     precondition: &Precondition,
-    read: impl AsyncFn() -> Result<Versioned<T>, ServiceError>,
+    read: impl Fn() -> Read,
     modify: impl Fn(&T) -> Result<T, ServiceError>,
-    write: impl AsyncFn(&T, u64) -> Result<Versioned<T>, StoreError>,
-) -> Result<Versioned<T>, ServiceError> {
+    write: impl Fn(T, u64) -> Write,
+) -> Result<Versioned<T>, ServiceError>
+where
+    T: Clone + PartialEq,
+    Read: Future<Output = Result<Versioned<T>, ServiceError>>,
+    Write: Future<Output = Result<Versioned<T>, StoreError>>,
+{
     for _ in 0..UPDATE_ATTEMPTS {
         let current = read().await?;
         precondition.check(current.version)?;
@@ -44,7 +49,7 @@ async fn read_modify_write<T: Clone + PartialEq>(
         if next == current.value {
             return Ok(current);
         }
-        match write(&next, current.version).await {
+        match write(next, current.version).await {
             Ok(updated) => return Ok(updated),
             Err(StoreError::VersionConflict) if matches!(precondition, Precondition::OneOf(_)) => {
                 return Err(ServiceError::PreconditionFailed);
@@ -61,12 +66,15 @@ async fn read_modify_write<T: Clone + PartialEq>(
 
 /// Deletes after checking `If-Match` against the current version; with `If-Match` the
 /// delete is conditional on that version, so a concurrent write makes it a 412.
-async fn checked_delete(
+async fn checked_delete<Delete>(
     what: &str,
     precondition: &Precondition,
     current_version: u64,
-    delete: impl AsyncFn(Option<u64>) -> Result<(), StoreError>,
-) -> Result<(), ServiceError> {
+    delete: impl FnOnce(Option<u64>) -> Delete,
+) -> Result<(), ServiceError>
+where
+    Delete: Future<Output = Result<(), StoreError>>,
+{
     precondition.check(current_version)?;
     let expected = matches!(precondition, Precondition::OneOf(_)).then_some(current_version);
     match delete(expected).await {
@@ -140,7 +148,7 @@ pub mod posts {
         read_modify_write(
             &format!("post {id}"),
             precondition,
-            async || get(store, id).await,
+            || get(store, id),
             |current: &Post| {
                 if fields.user_id.is_some_and(|u| u != current.user_id) {
                     return Err(invalid("userId", "cannot be changed"));
@@ -154,7 +162,7 @@ pub mod posts {
                     ..current.clone()
                 })
             },
-            async |next: &Post, version| store.update_post(next, version).await,
+            |next: Post, version| async move { store.update_post(&next, version).await },
         )
         .await
     }
@@ -169,7 +177,7 @@ pub mod posts {
             &format!("post {id}"),
             precondition,
             current.version,
-            async |expected| store.delete_post(id, expected).await,
+            |expected| store.delete_post(id, expected),
         )
         .await
     }
@@ -263,7 +271,7 @@ pub mod comments {
         read_modify_write(
             &format!("comment {id}"),
             precondition,
-            async || get(store, id).await,
+            || get(store, id),
             |current: &Comment| {
                 if fields.post_id.is_some_and(|p| p != current.post_id) {
                     return Err(invalid("postId", "cannot be changed after creation"));
@@ -278,7 +286,7 @@ pub mod comments {
                     ..current.clone()
                 })
             },
-            async |next: &Comment, version| store.update_comment(next, version).await,
+            |next: Comment, version| async move { store.update_comment(&next, version).await },
         )
         .await
     }
@@ -293,7 +301,7 @@ pub mod comments {
             &format!("comment {id}"),
             precondition,
             current.version,
-            async |expected| store.delete_comment(id, expected).await,
+            |expected| store.delete_comment(id, expected),
         )
         .await
     }
