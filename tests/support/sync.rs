@@ -110,7 +110,8 @@ impl Pipeline {
         let reader = StreamReader::open(streams, &store.tables().entities)
             .await
             .expect("stream");
-        let queue = SqsQueue::new(sqs, urls);
+        // Receives return at once when the queue is empty: only latency, not behaviour.
+        let queue = SqsQueue::new(sqs, urls).with_receive_wait(0);
         let mut api = Api::with_store(store.clone());
         api.sync = Some(sync_api::SyncApi {
             deps: sync::SyncDeps {

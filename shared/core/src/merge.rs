@@ -1,7 +1,7 @@
 //! The merge: many captured changes of an entity become at most one remote call, chosen from
 //! what the remote is known to hold. Pure, so its rules are proven by property tests.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -68,30 +68,37 @@ pub struct Merged {
 }
 
 /// Merges change events per entity, ignoring any at or below the entity's last applied
-/// sequence. The result does not depend on the order the events arrive in.
-pub fn merge<'a>(
+/// sequence. The result does not depend on the order the events arrive in, and lists the
+/// entities in key order.
+pub fn merge<'a, 's>(
     events: impl IntoIterator<Item = &'a ChangeEvent>,
-    last_applied: impl Fn(&EntityKey) -> Option<SequenceNumber>,
+    last_applied: impl Fn(&EntityKey) -> Option<&'s SequenceNumber>,
 ) -> Vec<Merged> {
-    let mut merged: BTreeMap<EntityKey, Merged> = BTreeMap::new();
+    // The newest unapplied event of each entity, by reference: data is cloned once, at the end.
+    let mut newest: HashMap<EntityKey, (u64, Option<&'a ChangeEvent>)> = HashMap::new();
     for event in events {
-        let applied = last_applied(&event.key);
-        let entry = merged.entry(event.key).or_insert_with(|| Merged {
-            key: event.key,
-            post_id: event.post_id,
-            latest: None,
-            desired: None,
-        });
-        if applied.as_ref().is_some_and(|a| event.sequence <= *a) {
+        let entry = newest.entry(event.key).or_insert((event.post_id, None));
+        if last_applied(&event.key).is_some_and(|applied| event.sequence <= *applied) {
             continue;
         }
-        if entry.latest.as_ref().is_none_or(|l| event.sequence > *l) {
-            entry.latest = Some(event.sequence.clone());
-            entry.desired = event.after.clone();
-            entry.post_id = event.post_id;
+        if entry
+            .1
+            .is_none_or(|current| event.sequence > current.sequence)
+        {
+            *entry = (event.post_id, Some(event));
         }
     }
-    merged.into_values().collect()
+    let mut merged: Vec<Merged> = newest
+        .into_iter()
+        .map(|(key, (post_id, event))| Merged {
+            key,
+            post_id,
+            latest: event.map(|e| e.sequence.clone()),
+            desired: event.and_then(|e| e.after.clone()),
+        })
+        .collect();
+    merged.sort_unstable_by_key(|m| m.key);
+    merged
 }
 
 /// One call to the remote.
@@ -152,7 +159,7 @@ mod tests {
     use crate::change::ChangeKind;
     use crate::model::Post;
     use proptest::prelude::*;
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
 
     fn post(id: u64, title: &str) -> EntityData {
         EntityData::Post(Post {
@@ -256,7 +263,7 @@ mod tests {
             event(1, 7, Some(post(1, "new")), ChangeKind::Modify),
         ];
         let applied = SequenceNumber(format!("{:021}", 7));
-        let m = merge(&events, |_| Some(applied.clone()));
+        let m = merge(&events, |_| Some(&applied));
         assert_eq!((m[0].latest.clone(), m[0].desired.clone()), (None, None));
     }
 
@@ -406,7 +413,7 @@ mod tests {
                 }
                 state.last_sequence = m.latest;
             }
-            let again = merge(&events, |k| states.get(k).and_then(|s| s.last_sequence.clone()));
+            let again = merge(&events, |k| states.get(k).and_then(|s| s.last_sequence.as_ref()));
             for m in again {
                 prop_assert_eq!(m.latest, None);
             }

@@ -70,11 +70,24 @@ pub struct QueueCounts {
 pub struct SqsQueue {
     client: Client,
     urls: QueueUrls,
+    receive_wait_seconds: i32,
 }
 
 impl SqsQueue {
     pub fn new(client: Client, urls: QueueUrls) -> Self {
-        SqsQueue { client, urls }
+        // Long polling: a short poll samples only some SQS servers and can come back empty
+        // while messages wait, which would end a drain early.
+        SqsQueue {
+            client,
+            urls,
+            receive_wait_seconds: 1,
+        }
+    }
+
+    /// How long a receive waits for messages when none are ready (0..=20 s; default 1).
+    pub fn with_receive_wait(mut self, seconds: i32) -> Self {
+        self.receive_wait_seconds = seconds.clamp(0, 20);
+        self
     }
 
     pub async fn from_env() -> Result<Self, QueueError> {
@@ -167,7 +180,7 @@ impl ChangeSource for SqsQueue {
             .queue_url(&self.urls.changes)
             .max_number_of_messages(max.clamp(1, MAX_BATCH) as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .wait_time_seconds(0)
+            .wait_time_seconds(self.receive_wait_seconds)
             .send()
             .await
             .map_err(QueueError::sdk)?;

@@ -220,10 +220,10 @@ impl SyncEngine<'_> {
                 .map(|q| EntityKey::post(q.event.post_id)),
         );
         let states = self.states.load(&keys).await?;
-        let applied = |k: &EntityKey| states.get(k).and_then(|s| s.last_sequence.clone());
+        let applied = |k: &EntityKey| states.get(k).and_then(|s| s.last_sequence.as_ref());
         report.stale_messages += batch
             .iter()
-            .filter(|q| applied(&q.event.key).is_some_and(|a| q.event.sequence <= a))
+            .filter(|q| applied(&q.event.key).is_some_and(|a| q.event.sequence <= *a))
             .count() as u64;
         let merged = merge(batch.iter().map(|q| &q.event), applied);
         report.entities_merged += merged.len() as u64;
