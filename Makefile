@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/placeholder-sync/target
 TOOLS := .tools/.installed-v1
 
-.PHONY: up down import test lint unit smoke package tools fmt clean
+.PHONY: up down import test lint unit smoke package bench tools fmt clean
 
 up: ## install tools, build, and start the whole local stack in the background
 	@infra/local/up.sh
@@ -36,6 +36,13 @@ smoke: tools ## brings the stack up on other ports, drives the API over HTTP, br
 package: tools ## sam build: an arm64 bootstrap per function under .aws-sam/build/
 	SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 PATH="$(CURDIR)/.tools/venv/bin:$$PATH" \
 	  .tools/venv/bin/sam build --beta-features --template template.yaml
+
+bench: tools ## measure; writes BENCHMARKS.md and bench/results.json (leaves nothing running)
+	cargo bench --locked -p ps-core --bench merge
+	PATH="$(CURDIR)/.tools/venv/bin:$$PATH" cargo lambda build --release --arm64 --locked \
+	  $(foreach f,$(notdir $(wildcard functions/*)),--bin $(f))
+	cargo build --locked --profile bench-report $(foreach f,$(notdir $(wildcard functions/*)),-p $(f))
+	cargo run --locked --profile bench-report -p placeholder-sync-bench
 
 fmt:
 	cargo fmt --all

@@ -71,7 +71,11 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 
 /// A store over brand-new tables, so tests never see each other's data.
 pub async fn fresh_store() -> DynamoStore {
-    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    fresh_store_with(aws_sdk_dynamodb::Client::new(&sdk_config().await)).await
+}
+
+/// [`fresh_store`] over a client of the caller's (the benchmarks count its requests).
+pub async fn fresh_store_with(client: aws_sdk_dynamodb::Client) -> DynamoStore {
     let prefix = format!(
         "t{}-{}-{}-",
         std::process::id(),

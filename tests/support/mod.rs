@@ -6,7 +6,7 @@ pub mod emulator;
 pub mod sync;
 
 pub use api::{Api, TestResponse};
-pub use emulator::{fresh_store, sdk_config};
+pub use emulator::{fresh_store, fresh_store_with, sdk_config};
 
 /// The workspace root (template.yaml, fixtures/, .tools/).
 pub fn workspace_root() -> std::path::PathBuf {

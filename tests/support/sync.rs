@@ -33,11 +33,16 @@ pub struct JsonServer {
 }
 
 impl JsonServer {
+    /// Serving a copy of the real dataset.
     pub async fn start() -> JsonServer {
+        JsonServer::start_with(&workspace_root().join("fixtures/jsonplaceholder.json")).await
+    }
+
+    /// Serving a copy of `data` (a json-server db file).
+    pub async fn start_with(data: &std::path::Path) -> JsonServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("db.json");
-        std::fs::copy(workspace_root().join("fixtures/jsonplaceholder.json"), &db)
-            .expect("fixture copy");
+        std::fs::copy(data, &db).expect("db copy");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

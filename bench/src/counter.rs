@@ -1,0 +1,95 @@
+//! Counts and times the AWS requests a client sends, per service and operation, through an
+//! SDK interceptor: the project's own count, not the emulator's.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+
+#[derive(Debug, Default)]
+struct Tally {
+    requests: BTreeMap<String, u64>,
+    in_flight: Duration,
+}
+
+/// Shared by every client it is installed on.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter(Arc<Mutex<Tally>>);
+
+#[derive(Debug, Clone)]
+struct Sent(Instant);
+
+impl Storable for Sent {
+    type Storer = StoreReplace<Self>;
+}
+
+impl RequestCounter {
+    /// Requests per `Service.Operation` since the last reset.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().expect("tally").requests.clone()
+    }
+
+    /// Wall time spent waiting on the service (summed over requests).
+    pub fn time_in_service(&self) -> Duration {
+        self.0.lock().expect("tally").in_flight
+    }
+
+    pub fn reset(&self) {
+        *self.0.lock().expect("tally") = Tally::default();
+    }
+
+    pub fn total(&self, service_prefix: &str) -> u64 {
+        self.snapshot()
+            .iter()
+            .filter(|(k, _)| k.starts_with(service_prefix))
+            .map(|(_, v)| v)
+            .sum()
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let name = cfg
+            .load::<Metadata>()
+            .map(|m| format!("{}.{}", m.service(), m.name()))
+            .unwrap_or_else(|| "unknown".into());
+        *self
+            .0
+            .lock()
+            .expect("tally")
+            .requests
+            .entry(name)
+            .or_default() += 1;
+        cfg.interceptor_state().store_put(Sent(Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Sent(at)) = cfg.load::<Sent>() {
+            self.0.lock().expect("tally").in_flight += at.elapsed();
+        }
+        Ok(())
+    }
+}
