@@ -37,20 +37,16 @@ pub fn path_id(req: &Request, name: &str) -> Result<u64, ApiError> {
 
 /// The query string as ordered pairs, repeated keys kept (so the domain can refuse them).
 pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
-    match req.uri().query() {
-        Some(q) if !q.is_empty() => serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .unwrap_or_else(|_| {
-                req.query_string_parameters()
-                    .iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect()
-            }),
-        _ => req
-            .query_string_parameters()
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-    }
+    req.uri()
+        .query()
+        .filter(|q| !q.is_empty())
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .unwrap_or_else(|| {
+            req.query_string_parameters()
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
 }
 
 pub fn header(req: &Request, name: header::HeaderName) -> Option<&str> {

@@ -279,10 +279,11 @@ impl SyncEngine<'_> {
             calls: CallCounts::default(),
             recovered: 0,
         };
-        items.sort_by_key(|m| {
-            let state = states.get(&m.key).cloned().unwrap_or_default();
+        let unknown = SyncState::default();
+        items.sort_by_cached_key(|m| {
+            let state = states.get(&m.key).unwrap_or(&unknown);
             (
-                phase(&m.key, plan(&m.key, m.desired.as_ref(), &state).as_ref()),
+                phase(&m.key, plan(&m.key, m.desired.as_ref(), state).as_ref()),
                 m.key,
             )
         });
