@@ -200,3 +200,36 @@ async fn older_and_redelivered_changes_are_never_applied_over_newer_ones() {
         .unwrap();
     assert_eq!(remote_post["title"], "second");
 }
+
+/// More changes to one post's group than SQS hands out at once (10 per receive, and a FIFO
+/// group yields no more while those are in flight) still cost one call per entity: each
+/// batch merges into the entity's pending change before the flush.
+#[tokio::test]
+async fn changes_beyond_one_receive_still_merge_into_one_call_per_entity() {
+    let remote = JsonServer::start().await;
+    let p = Pipeline::new(&remote.url).await;
+    p.import().await.unwrap();
+    for i in 0..25 {
+        p.api
+            .write("PATCH", "/posts/3", json!({"title": format!("edit {i}")}))
+            .await;
+        p.api
+            .write(
+                "PATCH",
+                "/comments/11",
+                json!({"body": format!("edit {i}")}),
+            )
+            .await;
+    }
+    p.capture().await;
+    assert_eq!(p.counts().await.queued, 50);
+    let report = p.sync().await;
+    assert!(report.rounds > 1, "took several receives: {report:?}");
+    assert_eq!(
+        (report.calls.put, report.calls.total()),
+        (2, 2),
+        "{report:?}"
+    );
+    assert_eq!((report.entities_pending, report.entities_synced), (2, 2));
+    assert_remote_equals_local(&p, &[]).await;
+}

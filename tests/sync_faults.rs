@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use placeholder_sync_tests::sync::{JsonServer, Pipeline, VISIBILITY_SECONDS, remote_list};
-use ps_core::change::EntityKey;
+use placeholder_sync_tests::sync::{JsonServer, MAX_ATTEMPTS, Pipeline, remote_list};
+use ps_core::change::{ChangeEvent, EntityData, EntityKey};
 use ps_core::merge::{SyncState, SyncStatus};
 use ps_core::ports::{PortError, SyncStateStore};
 use ps_store::DynamoStore;
@@ -28,13 +28,6 @@ async fn requests(server: &MockServer, verb: &str, route: &str) -> usize {
         .iter()
         .filter(|r| r.method.as_str() == verb && r.url.path() == route)
         .count()
-}
-
-async fn wait_for_redelivery() {
-    tokio::time::sleep(Duration::from_millis(
-        u64::from(VISIBILITY_SECONDS) * 1000 + 500,
-    ))
-    .await;
 }
 
 #[tokio::test]
@@ -167,7 +160,7 @@ async fn a_rejected_entity_fails_alone_with_its_error_recorded() {
     );
     let state = p.state(EntityKey::post(bad)).await;
     assert_eq!(state.status, SyncStatus::Failed);
-    assert!(state.last_error.unwrap().contains("422"));
+    assert!(state.last_error.as_deref().unwrap().contains("422"));
     assert_eq!(
         p.state(EntityKey::post(good)).await.status,
         SyncStatus::Synced
@@ -176,11 +169,16 @@ async fn a_rejected_entity_fails_alone_with_its_error_recorded() {
         p.state(EntityKey::comment(comment)).await.remote_id,
         Some(78)
     );
+    assert_eq!(
+        (state.pending.is_some(), state.attempts),
+        (true, 1),
+        "the failed change stays pending for the next run"
+    );
     let counts = p.counts().await;
     assert_eq!(
         counts.queued + counts.in_flight,
-        1,
-        "only the failed change stays queued"
+        0,
+        "every message left the queue once journaled"
     );
 }
 
@@ -201,12 +199,14 @@ async fn a_comment_waits_while_its_post_is_not_on_the_remote() {
     let state = p.state(EntityKey::comment(comment)).await;
     assert_eq!(state.status, SyncStatus::Waiting);
     assert!(state.last_error.unwrap().contains(&format!("post {post}")));
+    assert!(state.pending.is_some(), "the comment stays pending");
+    assert!(p.state(EntityKey::post(post)).await.pending.is_some());
     assert_eq!(requests(&remote, "POST", "/comments").await, 0);
     let counts = p.counts().await;
     assert_eq!(
         counts.queued + counts.in_flight,
-        2,
-        "both changes stay queued"
+        0,
+        "nothing waits in the queue"
     );
 }
 
@@ -237,26 +237,53 @@ async fn a_remote_that_fakes_writes_ends_in_failed_entities_and_dead_letters_not
         )
         .await;
     p.capture().await;
-    let mut runs = 0;
-    while p.counts().await.dead_lettered == 0 {
-        runs += 1;
-        assert!(runs <= 6, "the change never reached the dead-letter queue");
+    for run in 1..=MAX_ATTEMPTS {
         let report = p.sync().await;
-        assert!(report.failures.iter().all(|f| f.id == post));
-        wait_for_redelivery().await;
+        assert_eq!(report.failures.len(), 1);
+        assert_eq!(report.failures[0].id, post);
+        assert_eq!(report.failures[0].attempts, run);
+        assert_eq!(report.parked, u64::from(run == MAX_ATTEMPTS), "run {run}");
     }
     let puts = requests(&remote, "PUT", "/posts/101").await;
-    assert!(
-        puts <= 4 * 3,
-        "bounded: at most 1 + 3 retries per receive ({puts})"
+    assert_eq!(
+        puts,
+        4 * MAX_ATTEMPTS as usize,
+        "bounded: 1 + 3 retries per attempt, then parked"
     );
     let state = p.state(EntityKey::post(post)).await;
     assert_eq!(state.status, SyncStatus::Failed);
-    assert!(state.last_error.unwrap().contains("500"));
+    assert!(state.pending.is_none());
+    let error = state.last_error.unwrap();
+    assert!(
+        error.contains("500") && error.contains("dead-letter"),
+        "{error}"
+    );
     let counts = p.counts().await;
     assert_eq!(
         (counts.queued, counts.in_flight, counts.dead_lettered),
         (0, 0, 1)
+    );
+    let parked = p
+        .queue
+        .client()
+        .receive_message()
+        .queue_url(&p.queue.urls().dead_letters)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    let parked: ChangeEvent = serde_json::from_str(parked[0].body().unwrap()).unwrap();
+    assert_eq!(parked.key, EntityKey::post(post));
+    assert!(
+        matches!(&parked.after, Some(EntityData::Post(p)) if p.title == "edited"),
+        "the DLQ holds the change itself, ready to be redriven: {parked:?}"
+    );
+
+    assert_eq!(
+        p.sync().await.calls.total(),
+        0,
+        "a parked change is not retried"
     );
 }
 
@@ -277,6 +304,12 @@ impl SyncStateStore for DiesAfterFirstCreate {
             return Err(PortError("the process died".into()));
         }
         self.inner.save(key, state).await
+    }
+    async fn save_many(&self, states: &[(EntityKey, SyncState)]) -> Result<(), PortError> {
+        self.inner.save_many(states).await
+    }
+    async fn pending(&self) -> Result<HashMap<EntityKey, SyncState>, PortError> {
+        self.inner.pending().await
     }
     async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<bool, PortError> {
         self.inner.try_lease(owner, ttl).await
@@ -311,7 +344,6 @@ async fn a_run_killed_between_call_and_bookkeeping_loses_and_repeats_nothing() {
         "but was not recorded"
     );
 
-    wait_for_redelivery().await;
     let report = p.sync().await;
     assert_eq!((report.creates_recovered, report.calls.post), (1, 0));
     assert_eq!(

@@ -18,10 +18,20 @@ use tokio::sync::Mutex;
 
 use crate::{Api, fresh_store, sdk_config, workspace_root};
 
-/// Test queues come back this fast after a failed attempt...
+/// Test queues give a message back this fast when it was received and not deleted...
 pub const VISIBILITY_SECONDS: u32 = 2;
-/// ...and go to the dead-letter queue after this many receives.
+/// ...and move it to the dead-letter queue after this many receives.
 pub const MAX_RECEIVES: u32 = 3;
+/// The sync parks a change in the dead-letter queue after this many failed attempts.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+pub fn sync_config() -> SyncConfig {
+    SyncConfig {
+        budget: Duration::from_secs(60),
+        max_attempts: MAX_ATTEMPTS,
+        ..SyncConfig::default()
+    }
+}
 
 static QUEUE_SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -121,12 +131,10 @@ impl Pipeline {
         api.sync = Some(sync_api::SyncApi {
             deps: sync::SyncDeps {
                 store,
+                dead_letters: queue.dead_letters(),
                 queue: queue.clone(),
                 remote: HttpRemote::new(remote_config(remote_url)).expect("remote client"),
-                config: SyncConfig {
-                    budget: Duration::from_secs(60),
-                    concurrency: 4,
-                },
+                config: sync_config(),
             },
             keys: crate::api::test_keys(),
         });
@@ -166,14 +174,13 @@ impl Pipeline {
 
     pub async fn sync_with(&self, states: &dyn SyncStateStore) -> Result<SyncReport, SyncError> {
         let remote = self.remote();
+        let dead_letters = self.queue.dead_letters();
         let engine = SyncEngine {
             source: &self.queue,
             states,
             remote: &remote,
-            config: SyncConfig {
-                budget: Duration::from_secs(60),
-                concurrency: 4,
-            },
+            parked: &dead_letters,
+            config: sync_config(),
         };
         engine.run().await
     }

@@ -1,7 +1,7 @@
 //! The sync, as the scheduled function and `POST /sync/run` both run it: the engine over the
 //! real queue, state store and remote, with its report logged (one line) and kept.
 
-use ps_queue::SqsQueue;
+use ps_queue::{DeadLetterQueue, SqsQueue};
 use ps_remote::HttpRemote;
 use ps_store::DynamoStore;
 use ps_sync::{SyncConfig, SyncEngine, SyncError, SyncReport};
@@ -10,15 +10,18 @@ use ps_sync::{SyncConfig, SyncEngine, SyncError, SyncReport};
 pub struct SyncDeps {
     pub store: DynamoStore,
     pub queue: SqsQueue,
+    pub dead_letters: DeadLetterQueue,
     pub remote: HttpRemote,
     pub config: SyncConfig,
 }
 
 impl SyncDeps {
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let queue = SqsQueue::from_env().await?;
         Ok(SyncDeps {
             store: ps_store::connect_from_env().await?,
-            queue: SqsQueue::from_env().await?,
+            dead_letters: queue.dead_letters(),
+            queue,
             remote: HttpRemote::new(ps_remote::RemoteConfig::from_env()?)?,
             config: SyncConfig::from_env()?,
         })
@@ -30,6 +33,7 @@ pub async fn run_and_record(deps: &SyncDeps) -> Result<SyncReport, SyncError> {
         source: &deps.queue,
         states: &deps.store,
         remote: &deps.remote,
+        parked: &deps.dead_letters,
         config: deps.config.clone(),
     };
     let result = engine.run().await;

@@ -14,7 +14,8 @@ pub enum SyncStatus {
     #[default]
     Pending,
     Synced,
-    /// The last attempt failed; `last_error` says why. The changes stay queued.
+    /// The last attempt failed; `last_error` says why. The change stays pending until it
+    /// succeeds or, after the last attempt, is parked in the dead-letter queue.
     Failed,
     /// A comment whose post is not on the remote yet.
     Waiting,
@@ -38,6 +39,14 @@ pub struct SyncState {
     /// A create was sent and its answer not yet recorded: the one window where a remote
     /// create could be repeated. The next attempt looks for it on the remote first.
     pub creating: bool,
+    /// The newest change taken off the queue and not yet on the remote. Journaled here
+    /// before its message is deleted, so later changes merge into it across runs and the
+    /// remote gets one call for all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<ChangeEvent>,
+    /// Failed attempts at the pending change; at the limit it is parked in the DLQ.
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 impl SyncState {
@@ -51,7 +60,18 @@ impl SyncState {
             status: SyncStatus::Synced,
             last_error: None,
             creating: false,
+            pending: None,
+            attempts: 0,
         }
+    }
+
+    /// The newest change the sync has taken in, applied or pending: any change at or below
+    /// it is a repeat.
+    pub fn newest_taken(&self) -> Option<&SequenceNumber> {
+        self.pending
+            .as_ref()
+            .map(|p| &p.sequence)
+            .or(self.last_sequence.as_ref())
     }
 }
 
@@ -99,6 +119,38 @@ pub fn merge<'a, 's>(
         .collect();
     merged.sort_unstable_by_key(|m| m.key);
     merged
+}
+
+/// Journals a batch into the states: each entity's newest unseen change becomes its
+/// pending change (replacing an older pending one). Returns the entities whose state
+/// changed, in key order. Splitting a history into batches, in any way, ends in the same
+/// pending changes as journaling it whole, so the remote gets one call per entity however
+/// the queue hands the changes out.
+pub fn journal(
+    states: &mut HashMap<EntityKey, SyncState>,
+    batch: &[&ChangeEvent],
+) -> Vec<EntityKey> {
+    let merged = merge(batch.iter().copied(), |k| {
+        states.get(k).and_then(SyncState::newest_taken)
+    });
+    let mut changed = Vec::new();
+    for m in merged {
+        let Some(sequence) = m.latest else { continue };
+        let Some(newest) = batch
+            .iter()
+            .find(|e| e.key == m.key && e.sequence == sequence)
+        else {
+            continue;
+        };
+        let state = states.entry(m.key).or_default();
+        state.pending = Some((*newest).clone());
+        // New data deserves fresh attempts (it may be what the remote rejected).
+        state.attempts = 0;
+        state.status = SyncStatus::Pending;
+        state.last_error = None;
+        changed.push(m.key);
+    }
+    changed
 }
 
 /// One call to the remote.
@@ -384,6 +436,37 @@ mod tests {
             prop_assert_eq!(merged_remote.content(), one_by_one.content());
             prop_assert!(calls_per_entity.values().all(|c| *c == 1));
             prop_assert!(merged_remote.calls <= one_by_one.calls);
+        }
+
+        /// However the queue slices a history into batches (and even if it delivers a
+        /// batch twice), journaling them one by one leaves the same pending change per
+        /// entity as journaling the whole history at once.
+        #[test]
+        fn journaling_in_slices_equals_journaling_whole(
+            (imported, events) in histories(),
+            cuts in proptest::collection::vec(0usize..40, 0..8),
+            repeat in any::<bool>(),
+        ) {
+            let mut remote = Remote::default();
+            let start: HashMap<EntityKey, SyncState> =
+                initial(&imported, &mut remote).into_iter().collect();
+
+            let mut whole = start.clone();
+            journal(&mut whole, &events.iter().collect::<Vec<_>>());
+
+            let mut sliced = start;
+            let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c.min(events.len())).collect();
+            bounds.push(0);
+            bounds.push(events.len());
+            bounds.sort_unstable();
+            for w in bounds.windows(2) {
+                let slice: Vec<&ChangeEvent> = events[w[0]..w[1]].iter().collect();
+                journal(&mut sliced, &slice);
+                if repeat {
+                    prop_assert!(journal(&mut sliced, &slice).is_empty(), "a repeat journals nothing");
+                }
+            }
+            prop_assert_eq!(sliced, whole);
         }
 
         /// Arrival order does not matter: the newest sequence wins.

@@ -96,6 +96,11 @@ pub trait ChangeSource: Send + Sync {
 pub trait SyncStateStore: Send + Sync {
     async fn load(&self, keys: &[EntityKey]) -> Result<HashMap<EntityKey, SyncState>, PortError>;
     async fn save(&self, key: EntityKey, state: &SyncState) -> Result<(), PortError>;
+    /// Saves many states in as few requests as the store allows.
+    async fn save_many(&self, states: &[(EntityKey, SyncState)]) -> Result<(), PortError>;
+    /// Every state with a pending change. May lag the latest saves slightly (an index), so
+    /// a run also keeps what it journaled itself.
+    async fn pending(&self) -> Result<HashMap<EntityKey, SyncState>, PortError>;
     /// Takes the single sync lease for `ttl` unless someone else holds an unexpired one.
     async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<bool, PortError>;
     async fn release_lease(&self, owner: &str) -> Result<(), PortError>;

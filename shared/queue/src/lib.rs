@@ -1,7 +1,8 @@
 //! Change events on an SQS FIFO queue. The message group is the post (so a post and its
 //! comments stay in order), the deduplication id the stream record's `eventID` (so a
-//! redelivered stream batch is not enqueued twice). A dead-letter queue takes what keeps
-//! failing, by the queue's redrive policy.
+//! redelivered stream batch is not enqueued twice). The dead-letter queue takes what keeps
+//! failing: changes the sync parks there itself, and any message the queue's redrive policy
+//! moves after too many receives (one the sync could not even journal).
 
 use std::collections::HashMap;
 
@@ -134,41 +135,86 @@ impl SqsQueue {
     }
 }
 
+/// The dead-letter queue as a place to put changes: where the sync parks a change that
+/// kept failing, in the same shape as a change the redrive policy moved there.
+#[derive(Debug, Clone)]
+pub struct DeadLetterQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn dead_letters(&self) -> DeadLetterQueue {
+        DeadLetterQueue {
+            client: self.client.clone(),
+            url: self.urls.dead_letters.clone(),
+        }
+    }
+}
+
 #[async_trait]
 impl ChangeSink for SqsQueue {
     async fn send(&self, events: &[ChangeEvent]) -> Result<Vec<usize>, PortError> {
-        let mut failed = Vec::new();
-        for (chunk_no, chunk) in events.chunks(MAX_BATCH).enumerate() {
-            let offset = chunk_no * MAX_BATCH;
-            let mut entries = Vec::with_capacity(chunk.len());
-            for (i, event) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(event).map_err(|e| PortError(e.to_string()))?;
-                entries.push(
-                    SendMessageBatchRequestEntry::builder()
-                        .id((offset + i).to_string())
-                        .message_body(body)
-                        .message_group_id(event.group())
-                        .message_deduplication_id(&event.event_id)
-                        .build()
-                        .map_err(|e| PortError(e.to_string()))?,
-                );
-            }
-            let out = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.urls.changes)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(QueueError::sdk)?;
-            for failure in out.failed() {
-                tracing::warn!(id = failure.id(), code = failure.code(), message = ?failure.message(), "change not enqueued");
-                failed.extend(failure.id().parse::<usize>().ok());
-            }
-        }
-        failed.sort_unstable();
-        Ok(failed)
+        send_batches(&self.client, &self.urls.changes, events, |e| {
+            e.event_id.clone()
+        })
+        .await
     }
+}
+
+#[async_trait]
+impl ChangeSink for DeadLetterQueue {
+    async fn send(&self, events: &[ChangeEvent]) -> Result<Vec<usize>, PortError> {
+        // Not the event id: the same change may be parked again after a redrive, and SQS
+        // would drop that second copy as a duplicate within its five-minute window.
+        let parked_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        send_batches(&self.client, &self.url, events, |e| {
+            format!("{}-parked-{parked_at}", e.event_id)
+        })
+        .await
+    }
+}
+
+/// Sends in batches of ten; returns the indexes of the events SQS did not take.
+async fn send_batches(
+    client: &Client,
+    url: &str,
+    events: &[ChangeEvent],
+    deduplication_id: impl Fn(&ChangeEvent) -> String,
+) -> Result<Vec<usize>, PortError> {
+    let mut failed = Vec::new();
+    for (chunk_no, chunk) in events.chunks(MAX_BATCH).enumerate() {
+        let offset = chunk_no * MAX_BATCH;
+        let mut entries = Vec::with_capacity(chunk.len());
+        for (i, event) in chunk.iter().enumerate() {
+            let body = serde_json::to_string(event).map_err(|e| PortError(e.to_string()))?;
+            entries.push(
+                SendMessageBatchRequestEntry::builder()
+                    .id((offset + i).to_string())
+                    .message_body(body)
+                    .message_group_id(event.group())
+                    .message_deduplication_id(deduplication_id(event))
+                    .build()
+                    .map_err(|e| PortError(e.to_string()))?,
+            );
+        }
+        let out = client
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(QueueError::sdk)?;
+        for failure in out.failed() {
+            tracing::warn!(id = failure.id(), code = failure.code(), message = ?failure.message(), "change not enqueued");
+            failed.extend(failure.id().parse::<usize>().ok());
+        }
+    }
+    failed.sort_unstable();
+    Ok(failed)
 }
 
 #[async_trait]

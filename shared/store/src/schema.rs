@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::DynamoError;
 use crate::items::{BY_ENTITY_INDEX, BY_PARENT_INDEX};
+use crate::sync_state::{PENDING_ATTRIBUTE, PENDING_INDEX};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
@@ -52,11 +53,11 @@ fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, DynamoError> {
         .map_err(DynamoError::sdk)
 }
 
-fn index(name: &str, hash: &str) -> Result<GlobalSecondaryIndex, DynamoError> {
+fn index(name: &str, hash: &str, range: &str) -> Result<GlobalSecondaryIndex, DynamoError> {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(hash, KeyType::Hash)?)
-        .key_schema(key("id", KeyType::Range)?)
+        .key_schema(key(range, KeyType::Range)?)
         .projection(
             Projection::builder()
                 .projection_type(ProjectionType::All)
@@ -77,8 +78,8 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Dy
         .attribute_definitions(attribute("parent", ScalarAttributeType::S)?)
         .attribute_definitions(attribute("id", ScalarAttributeType::N)?)
         .key_schema(key("pk", KeyType::Hash)?)
-        .global_secondary_indexes(index(BY_ENTITY_INDEX, "entity")?)
-        .global_secondary_indexes(index(BY_PARENT_INDEX, "parent")?)
+        .global_secondary_indexes(index(BY_ENTITY_INDEX, "entity", "id")?)
+        .global_secondary_indexes(index(BY_PARENT_INDEX, "parent", "id")?)
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
@@ -94,7 +95,9 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Dy
         .table_name(&names.meta)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attribute("pk", ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(PENDING_ATTRIBUTE, ScalarAttributeType::S)?)
         .key_schema(key("pk", KeyType::Hash)?)
+        .global_secondary_indexes(index(PENDING_INDEX, PENDING_ATTRIBUTE, "pk")?)
         .send()
         .await;
     ignore_existing(meta)?;

@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 use crate::DynamoError;
 use crate::dynamo::{DynamoStore, is_condition_failure, n, pk, s};
 
+/// A sparse index of the states with a pending change: only they carry the attribute, so
+/// the sync finds its to-do list without reading every state.
+pub const PENDING_INDEX: &str = "byPending";
+pub const PENDING_ATTRIBUTE: &str = "pendingFlag";
+const PENDING_VALUE: &str = "pending";
 const LEASE_KEY: &str = "lease#sync";
 const REPORT_KEY: &str = "report#last";
 /// DynamoDB's limit on the keys of one BatchGetItem call.
@@ -31,7 +36,30 @@ struct StateItem {
     id: u64,
     /// Copied out of `state` so status queries need not read the whole state.
     status: SyncStatus,
+    /// Present only while a change is pending: the key of [`PENDING_INDEX`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_flag: Option<String>,
     state: SyncState,
+}
+
+impl StateItem {
+    fn new(key: &EntityKey, state: &SyncState) -> Self {
+        StateItem {
+            pk: state_key(key),
+            entity_kind: key.kind,
+            id: key.id,
+            status: state.status,
+            pending_flag: state.pending.as_ref().map(|_| PENDING_VALUE.to_owned()),
+            state: state.clone(),
+        }
+    }
+
+    fn key(&self) -> EntityKey {
+        EntityKey {
+            kind: self.entity_kind,
+            id: self.id,
+        }
+    }
 }
 
 fn now_secs() -> u64 {
@@ -71,13 +99,7 @@ impl DynamoStore {
     pub async fn save_states(&self, states: &[(EntityKey, SyncState)]) -> Result<(), DynamoError> {
         let mut requests = Vec::with_capacity(states.len());
         for (key, state) in states {
-            let item = StateItem {
-                pk: state_key(key),
-                entity_kind: key.kind,
-                id: key.id,
-                status: state.status,
-                state: state.clone(),
-            };
+            let item = StateItem::new(key, state);
             let put = PutRequest::builder()
                 .set_item(Some(serde_dynamo::to_item(item)?))
                 .build()
@@ -189,13 +211,7 @@ impl SyncStateStore for DynamoStore {
                     .unwrap_or_default()
                 {
                     let item: StateItem = serde_dynamo::from_item(item).map_err(port)?;
-                    states.insert(
-                        EntityKey {
-                            kind: item.entity_kind,
-                            id: item.id,
-                        },
-                        item.state,
-                    );
+                    states.insert(item.key(), item.state);
                 }
                 pending = out
                     .unprocessed_keys
@@ -210,14 +226,8 @@ impl SyncStateStore for DynamoStore {
     }
 
     async fn save(&self, key: EntityKey, state: &SyncState) -> Result<(), PortError> {
-        let item = StateItem {
-            pk: state_key(&key),
-            entity_kind: key.kind,
-            id: key.id,
-            status: state.status,
-            state: state.clone(),
-        };
-        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(item).map_err(port)?;
+        let item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(StateItem::new(&key, state)).map_err(port)?;
         self.client()
             .put_item()
             .table_name(&self.tables().meta)
@@ -226,6 +236,37 @@ impl SyncStateStore for DynamoStore {
             .await
             .map_err(|e| port(DynamoError::sdk(e)))?;
         Ok(())
+    }
+
+    async fn save_many(&self, states: &[(EntityKey, SyncState)]) -> Result<(), PortError> {
+        self.save_states(states).await.map_err(port)
+    }
+
+    async fn pending(&self) -> Result<HashMap<EntityKey, SyncState>, PortError> {
+        let mut states = HashMap::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(&self.tables().meta)
+                .index_name(PENDING_INDEX)
+                .key_condition_expression("#flag = :pending")
+                .expression_attribute_names("#flag", PENDING_ATTRIBUTE)
+                .expression_attribute_values(":pending", s(PENDING_VALUE))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| port(DynamoError::sdk(e)))?;
+            for item in out.items.unwrap_or_default() {
+                let item: StateItem = serde_dynamo::from_item(item).map_err(port)?;
+                states.insert(item.key(), item.state);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(states),
+            }
+        }
     }
 
     async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<bool, PortError> {
