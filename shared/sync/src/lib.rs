@@ -42,7 +42,9 @@ impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
             budget: Duration::from_secs(50),
-            concurrency: 4,
+            // Enough calls in flight to keep a 100/s limit busy at 150 ms per call; the rate
+            // limiter, not this, bounds the pace.
+            concurrency: 16,
             max_attempts: 5,
             max_parallel_receives: 10,
         }
@@ -50,7 +52,7 @@ impl Default for SyncConfig {
 }
 
 impl SyncConfig {
-    /// `SYNC_BUDGET_SECONDS` (default 50), `SYNC_CONCURRENCY` (4), `SYNC_MAX_ATTEMPTS` (5).
+    /// `SYNC_BUDGET_SECONDS` (default 50), `SYNC_CONCURRENCY` (16), `SYNC_MAX_ATTEMPTS` (5).
     pub fn from_env() -> Result<Self, String> {
         let mut config = SyncConfig::default();
         if let Ok(v) = std::env::var("SYNC_BUDGET_SECONDS") {
@@ -96,7 +98,7 @@ impl CallCounts {
         }
     }
 
-    fn absorb(&mut self, other: CallCounts) {
+    pub fn absorb(&mut self, other: CallCounts) {
         self.post += other.post;
         self.put += other.put;
         self.patch += other.patch;
