@@ -95,7 +95,10 @@ pub fn merge<'a, 's>(
     last_applied: impl Fn(&EntityKey) -> Option<&'s SequenceNumber>,
 ) -> Vec<Merged> {
     // The newest unapplied event of each entity, by reference: data is cloned once, at the end.
-    let mut newest: HashMap<EntityKey, (u64, Option<&'a ChangeEvent>)> = HashMap::new();
+    let events = events.into_iter();
+    // Sized up front: growing by rehashing would touch every entry again at each doubling.
+    let mut newest: HashMap<EntityKey, (u64, Option<&'a ChangeEvent>)> =
+        HashMap::with_capacity(events.size_hint().0);
     for event in events {
         let entry = newest.entry(event.key).or_insert((event.post_id, None));
         if last_applied(&event.key).is_some_and(|applied| event.sequence <= *applied) {
