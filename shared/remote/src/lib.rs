@@ -98,7 +98,12 @@ impl HttpRemote {
             .build()
             .map_err(|e| ConfigError(e.to_string()))?;
         // Burst of one: calls are spread evenly, so no one-second window exceeds the rate.
-        let quota = Quota::per_second(config.rate_per_second).allow_burst(NonZeroU32::MIN);
+        // Spaced 2% wider than 1/rate: a call delayed a few milliseconds on its way must not
+        // squeeze one more into a window the remote counts from its own clock.
+        let spacing = Duration::from_secs_f64(1.02 / f64::from(config.rate_per_second.get()));
+        let quota = Quota::with_period(spacing)
+            .ok_or_else(|| ConfigError("rate limit too high".into()))?
+            .allow_burst(NonZeroU32::MIN);
         Ok(HttpRemote {
             client,
             limiter: RateLimiter::direct(quota),
