@@ -8,7 +8,7 @@ use tokio::sync::OnceCell;
 use crate::workspace_root;
 
 static ENDPOINT: OnceCell<String> = OnceCell::const_new();
-static CHILD: std::sync::Mutex<Option<std::process::Child>> = std::sync::Mutex::new(None);
+static CHILD: std::sync::Mutex<Option<Moto>> = std::sync::Mutex::new(None);
 static TABLE_SEQ: AtomicU64 = AtomicU64::new(0);
 
 fn free_port() -> u16 {
@@ -27,40 +27,58 @@ pub async fn endpoint() -> &'static str {
             if let Ok(endpoint) = std::env::var("PS_TEST_AWS_ENDPOINT") {
                 return endpoint;
             }
-            let moto = workspace_root().join(".tools/venv/bin/moto_server");
-            assert!(
-                moto.exists(),
-                "{} is missing: run `make tools` (or `make test`)",
-                moto.display()
-            );
-            let port = free_port();
-            let child = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & read _; kill $!",
-                    moto.display()
-                ))
-                .stdin(Stdio::piped())
-                .spawn()
-                .expect("moto_server starts");
-            *CHILD.lock().expect("lock") = Some(child);
-            let endpoint = format!("http://127.0.0.1:{port}");
-            assert!(
-                local_stack::wait::http_ok(
-                    &format!("{endpoint}/moto-api/"),
-                    Duration::from_secs(60)
-                )
-                .await,
-                "moto server did not start"
-            );
+            let moto = start_moto().await;
+            let endpoint = moto.endpoint.clone();
+            *CHILD.lock().expect("lock") = Some(moto);
             endpoint
         })
         .await
 }
 
+/// A moto server of its own on a free port, stopped when dropped (or when this process
+/// ends): the benchmarks run independent parts on separate servers, one per core.
+pub struct Moto {
+    pub endpoint: String,
+    _child: std::process::Child,
+}
+
+pub async fn start_moto() -> Moto {
+    let moto = workspace_root().join(".tools/venv/bin/moto_server");
+    assert!(
+        moto.exists(),
+        "{} is missing: run `make tools` (or `make test`)",
+        moto.display()
+    );
+    let port = free_port();
+    // The shell stops the server when our end of its stdin closes.
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & read _; kill $!",
+            moto.display()
+        ))
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("moto_server starts");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    assert!(
+        local_stack::wait::http_ok(&format!("{endpoint}/moto-api/"), Duration::from_secs(60)).await,
+        "moto server did not start"
+    );
+    Moto {
+        endpoint,
+        _child: child,
+    }
+}
+
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_config_at(endpoint().await).await
+}
+
+/// Clients for the emulator at `endpoint`.
+pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint().await)
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test", "test", None, None, "tests",

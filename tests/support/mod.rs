@@ -6,7 +6,7 @@ pub mod emulator;
 pub mod sync;
 
 pub use api::{Api, TestResponse};
-pub use emulator::{fresh_store, fresh_store_with, sdk_config};
+pub use emulator::{Moto, fresh_store, fresh_store_with, sdk_config, sdk_config_at, start_moto};
 
 /// The workspace root (template.yaml, fixtures/, .tools/).
 pub fn workspace_root() -> std::path::PathBuf {

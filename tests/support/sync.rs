@@ -1,5 +1,6 @@
 //! The import → stream → capture → queue → sync → remote path, over moto and a real remote.
 
+use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -217,60 +218,96 @@ pub async fn remote_list(url: &str, path: &str) -> Vec<Value> {
 /// The remote holds exactly the local posts and comments (ids mapped through the sync state),
 /// apart from `foreign_posts`, put there by someone else.
 pub async fn assert_remote_equals_local(p: &Pipeline, foreign_posts: &[u64]) {
-    let local_posts = p.api.get("/posts").await.json();
-    let local_comments = p.api.get("/comments").await.json();
-    let remote_posts = remote_list(&p.remote_url, "/posts").await;
-    let remote_comments = remote_list(&p.remote_url, "/comments").await;
-    let find = |list: &[Value], id: u64| list.iter().find(|v| v["id"] == id).cloned();
-    let id_of = |v: &Value| v["id"].as_u64().unwrap();
+    let differences = remote_differences(&p.api, &p.remote_url, foreign_posts).await;
+    assert!(differences.is_empty(), "{differences:#?}");
+}
+
+/// Where the remote differs from the local copy (ids mapped through the sync state), apart
+/// from `foreign_posts`, put there by someone else. Empty when they are equal.
+pub async fn remote_differences(api: &Api, remote_url: &str, foreign_posts: &[u64]) -> Vec<String> {
+    let local_posts = api.get("/posts").await.json();
+    let local_comments = api.get("/comments").await.json();
+    let local_posts = local_posts.as_array().cloned().unwrap_or_default();
+    let local_comments = local_comments.as_array().cloned().unwrap_or_default();
+    let remote_posts = remote_list(remote_url, "/posts").await;
+    let remote_comments = remote_list(remote_url, "/comments").await;
+    let index = |list: &[Value]| -> HashMap<u64, Value> {
+        list.iter()
+            .filter_map(|v| Some((v["id"].as_u64()?, v.clone())))
+            .collect()
+    };
+    let (remote_posts_by_id, remote_comments_by_id) =
+        (index(&remote_posts), index(&remote_comments));
+    let id_of = |v: &Value| v["id"].as_u64().unwrap_or_default();
     let keys: Vec<EntityKey> = local_posts
-        .as_array()
-        .unwrap()
         .iter()
         .map(|p| EntityKey::post(id_of(p)))
-        .chain(
-            local_comments
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| EntityKey::comment(id_of(c))),
-        )
+        .chain(local_comments.iter().map(|c| EntityKey::comment(id_of(c))))
         .collect();
-    let states = p.api.store.load(&keys).await.expect("states");
-    let remote_id = |key: EntityKey| {
-        states
-            .get(&key)
-            .and_then(|s| s.remote_id)
-            .unwrap_or_else(|| panic!("{key} has no remote id"))
-    };
-    for post in local_posts.as_array().unwrap() {
-        let id = id_of(post);
-        let rid = remote_id(EntityKey::post(id));
-        let remote = find(&remote_posts, rid)
-            .unwrap_or_else(|| panic!("post {id} (remote {rid}) is not on the remote"));
+    let states = api.store.load(&keys).await.expect("states");
+    let remote_id = |key: EntityKey| states.get(&key).and_then(|s| s.remote_id);
+    let mut differences = Vec::new();
+    for post in &local_posts {
+        let key = EntityKey::post(id_of(post));
+        let Some(rid) = remote_id(key) else {
+            differences.push(format!("{key} has no remote id"));
+            continue;
+        };
+        let Some(remote) = remote_posts_by_id.get(&rid) else {
+            differences.push(format!("{key} (remote {rid}) is not on the remote"));
+            continue;
+        };
         for field in ["userId", "title", "body"] {
-            assert_eq!(remote[field], post[field], "post {id} {field}");
+            if remote[field] != post[field] {
+                differences.push(format!(
+                    "{key} {field}: remote {} local {}",
+                    remote[field], post[field]
+                ));
+            }
         }
     }
-    for comment in local_comments.as_array().unwrap() {
-        let id = id_of(comment);
-        let rid = remote_id(EntityKey::comment(id));
-        let remote = find(&remote_comments, rid)
-            .unwrap_or_else(|| panic!("comment {id} (remote {rid}) is not on the remote"));
+    for comment in &local_comments {
+        let key = EntityKey::comment(id_of(comment));
+        let Some(rid) = remote_id(key) else {
+            differences.push(format!("{key} has no remote id"));
+            continue;
+        };
+        let Some(remote) = remote_comments_by_id.get(&rid) else {
+            differences.push(format!("{key} (remote {rid}) is not on the remote"));
+            continue;
+        };
         for field in ["name", "email", "body"] {
-            assert_eq!(remote[field], comment[field], "comment {id} {field}");
+            if remote[field] != comment[field] {
+                differences.push(format!(
+                    "{key} {field}: remote {} local {}",
+                    remote[field], comment[field]
+                ));
+            }
         }
-        let post_rid = remote_id(EntityKey::post(comment["postId"].as_u64().unwrap()));
-        assert_eq!(remote["postId"], post_rid, "comment {id} postId");
+        let post_rid = comment["postId"]
+            .as_u64()
+            .and_then(|p| remote_id(EntityKey::post(p)));
+        if post_rid.is_none() || remote["postId"].as_u64() != post_rid {
+            differences.push(format!(
+                "{key} postId: remote {} local post's remote id {post_rid:?}",
+                remote["postId"]
+            ));
+        }
     }
-    assert_eq!(
-        remote_posts.len(),
-        local_posts.as_array().unwrap().len() + foreign_posts.len(),
-        "post count"
-    );
-    assert_eq!(
-        remote_comments.len(),
-        local_comments.as_array().unwrap().len(),
-        "comment count"
-    );
+    if remote_posts.len() != local_posts.len() + foreign_posts.len() {
+        differences.push(format!(
+            "post count: remote {} local {} (+{} foreign)",
+            remote_posts.len(),
+            local_posts.len(),
+            foreign_posts.len()
+        ));
+    }
+    if remote_comments.len() != local_comments.len() {
+        differences.push(format!(
+            "comment count: remote {} local {}",
+            remote_comments.len(),
+            local_comments.len()
+        ));
+    }
+    differences
 }
