@@ -1,0 +1,701 @@
+//! The pipeline under load: a random workload of API writes through capture and the sync to
+//! json-server (remote calls against the merge rules' minimum, AWS requests against the
+//! batched minimum, cost), and the sync against a recording remote at three rate limits.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::dynamodb::Event;
+use local_stack::pump::StreamReader;
+use placeholder_sync_tests::sync::{JsonServer, remote_config, remote_differences};
+use placeholder_sync_tests::{Api, fresh_store_with, sdk_config_at, start_moto};
+use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey, SequenceNumber};
+use ps_core::model::Post;
+use ps_queue::SqsQueue;
+use ps_remote::HttpRemote;
+use ps_sync::{CallCounts, SyncConfig, SyncEngine};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::counter::RequestCounter;
+use crate::{Bound, Figure, leak};
+
+/// List prices, us-east-1, on-demand, without free tiers.
+mod price {
+    /// Lambda on arm64, per GB-second and per request.
+    pub const LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
+    pub const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+    /// SQS FIFO, per request (each 64 KB of payload counts as one).
+    pub const SQS_FIFO_REQUEST: f64 = 0.50 / 1e6;
+    /// DynamoDB on-demand, per write request unit (1 KB) and read request unit (4 KB).
+    pub const DYNAMODB_WRU: f64 = 0.625 / 1e6;
+    pub const DYNAMODB_RRU: f64 = 0.125 / 1e6;
+    // DynamoDB Streams reads by a Lambda trigger are free.
+}
+
+/// Memory of the functions the pipeline runs (template.yaml: the Globals' 128 MB).
+const CAPTURE_GB: f64 = 0.125;
+const SYNC_GB: f64 = 0.125;
+/// The event source mapping's batch size (template.yaml).
+const CAPTURE_BATCH: usize = 100;
+/// Writes between two syncs. moto's FIFO queue recomputes every queue attribute, over every
+/// message held, for each message sent, so a backlog of thousands takes it minutes per
+/// batch; the workload therefore syncs as the schedule would, every few hundred writes.
+const EPOCH_WRITES: usize = 100;
+/// Writes per segment: each on fresh tables, because moto's transactions deep-copy the whole
+/// table (with its stream), which grows with every write.
+const SEGMENT_WRITES: usize = 1000;
+/// Segments run at once, each on its own moto server.
+const LANES: usize = 2;
+
+struct Sequencer(u64);
+
+impl Sequencer {
+    fn next(&mut self) -> SequenceNumber {
+        self.0 += 1;
+        SequenceNumber(format!("{:021}", self.0))
+    }
+}
+
+async fn counted_sqs(
+    sdk: &aws_config::SdkConfig,
+    counter: &RequestCounter,
+    prefix: &str,
+) -> SqsQueue {
+    let config = aws_sdk_sqs::config::Builder::from(sdk)
+        .interceptor(counter.clone())
+        .build();
+    let client = aws_sdk_sqs::Client::from_conf(config);
+    let urls = ps_queue::create_queues(&client, prefix, 60, 5)
+        .await
+        .expect("queues");
+    SqsQueue::new(client, urls).with_receive_wait(0)
+}
+
+fn counted_streams(
+    sdk: &aws_config::SdkConfig,
+    counter: &RequestCounter,
+) -> aws_sdk_dynamodbstreams::Client {
+    let config = aws_sdk_dynamodbstreams::config::Builder::from(sdk)
+        .interceptor(counter.clone())
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(config)
+}
+
+fn prefix(what: &str) -> String {
+    format!(
+        "bench-{what}-{}-{}-",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// The local copy as `(kind, id) → fields`.
+async fn local_entities(api: &Api) -> BTreeMap<EntityKey, Value> {
+    let mut all = BTreeMap::new();
+    for (path, key) in [
+        ("/posts", EntityKey::post as fn(u64) -> EntityKey),
+        ("/comments", EntityKey::comment),
+    ] {
+        for v in api
+            .get(path)
+            .await
+            .json()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            all.insert(key(v["id"].as_u64().expect("id")), v);
+        }
+    }
+    all
+}
+
+/// What the merge rules allow at least: one call per entity whose final local state differs
+/// from what the remote held before the workload (a create, an update to different data, a
+/// delete of something the remote had), none for the rest (created then deleted, or edited
+/// back to what the remote holds).
+fn minimum_calls(before: &BTreeMap<EntityKey, Value>, after: &BTreeMap<EntityKey, Value>) -> u64 {
+    let changed = after
+        .iter()
+        .filter(|(key, now)| before.get(key) != Some(now))
+        .count();
+    let deleted = before.keys().filter(|k| !after.contains_key(k)).count();
+    (changed + deleted) as u64
+}
+
+/// Random API writes, mostly edits as a team's traffic is: updates of posts and comments
+/// (some back to the original), creates, deletes (a post deletes its comments), new comments,
+/// and posts created and deleted straight away.
+struct Workload {
+    rng: StdRng,
+    fixture_posts: Vec<Post>,
+    posts: Vec<u64>,
+    comments: Vec<(u64, u64)>,
+    done: usize,
+    /// Time spent per kind of write (count, total): where the emulator's time goes.
+    timings: BTreeMap<&'static str, (u32, Duration)>,
+}
+
+impl Workload {
+    fn new(seed: u64) -> Self {
+        let (fixture_posts, fixture_comments) = placeholder_sync_tests::fixture();
+        Workload {
+            rng: StdRng::seed_from_u64(seed),
+            posts: fixture_posts.iter().map(|p| p.id).collect(),
+            comments: fixture_comments.iter().map(|c| (c.id, c.post_id)).collect(),
+            fixture_posts,
+            done: 0,
+            timings: BTreeMap::new(),
+        }
+    }
+
+    /// Makes at least `writes` more writes.
+    async fn step(&mut self, api: &Api, writes: usize) {
+        let target = self.done + writes;
+        let ok = |status: u16, what: &str| assert!(status < 300, "{what} answered {status}");
+        while self.done < target {
+            let done = self.done;
+            let rng = &mut self.rng;
+            let (posts, comments) = (&mut self.posts, &mut self.comments);
+            let op_started = Instant::now();
+            let roll = rng.random_range(0..100);
+            match roll {
+                0..8 => {
+                    let r = api
+                        .write(
+                            "POST",
+                            "/posts",
+                            json!({"title": format!("new {done}"), "body": "b"}),
+                        )
+                        .await;
+                    ok(r.status, "create post");
+                    posts.push(r.json()["id"].as_u64().expect("id"));
+                    self.done += 1;
+                }
+                8..38 if !posts.is_empty() => {
+                    let id = posts[rng.random_range(0..posts.len())];
+                    let title = format!("t{}", rng.random_range(0..4));
+                    let r = api
+                        .write("PATCH", &format!("/posts/{id}"), json!({"title": title}))
+                        .await;
+                    ok(r.status, "update post");
+                    self.done += 1;
+                }
+                38..40 if posts.len() > 30 => {
+                    let id = posts.swap_remove(rng.random_range(0..posts.len()));
+                    let r = api
+                        .write("DELETE", &format!("/posts/{id}"), json!({}))
+                        .await;
+                    ok(r.status, "delete post");
+                    comments.retain(|(_, post)| *post != id);
+                    self.done += 1;
+                }
+                40..46 if !posts.is_empty() => {
+                    let post = posts[rng.random_range(0..posts.len())];
+                    let r = api
+                        .write(
+                            "POST",
+                            "/comments",
+                            json!({"postId": post, "name": "n", "email": "bench@example.com", "body": format!("c{done}")}),
+                        )
+                        .await;
+                    ok(r.status, "create comment");
+                    comments.push((r.json()["id"].as_u64().expect("id"), post));
+                    self.done += 1;
+                }
+                46..80 if !comments.is_empty() => {
+                    let (id, _) = comments[rng.random_range(0..comments.len())];
+                    let body = format!("b{}", rng.random_range(0..4));
+                    let r = api
+                        .write("PATCH", &format!("/comments/{id}"), json!({"body": body}))
+                        .await;
+                    ok(r.status, "update comment");
+                    self.done += 1;
+                }
+                80..88 if !comments.is_empty() => {
+                    let (id, _) = comments.swap_remove(rng.random_range(0..comments.len()));
+                    let r = api
+                        .write("DELETE", &format!("/comments/{id}"), json!({}))
+                        .await;
+                    ok(r.status, "delete comment");
+                    self.done += 1;
+                }
+                88..96 => {
+                    let r = api
+                        .write(
+                            "POST",
+                            "/posts",
+                            json!({"title": "short-lived", "body": "b"}),
+                        )
+                        .await;
+                    ok(r.status, "create post");
+                    let id = r.json()["id"].as_u64().expect("id");
+                    let r = api
+                        .write("DELETE", &format!("/posts/{id}"), json!({}))
+                        .await;
+                    ok(r.status, "delete new post");
+                    self.done += 2;
+                }
+                96..100 => {
+                    // Back to what the remote holds: merged away if nothing else changed it.
+                    let original =
+                        &self.fixture_posts[rng.random_range(0..self.fixture_posts.len())];
+                    if posts.contains(&original.id) {
+                        let r = api
+                            .write(
+                                "PUT",
+                                &format!("/posts/{}", original.id),
+                                json!({"title": original.title, "body": original.body}),
+                            )
+                            .await;
+                        ok(r.status, "revert post");
+                        self.done += 1;
+                    }
+                }
+                _ => {}
+            }
+            let label = match roll {
+                0..8 => "create post",
+                8..38 => "update post",
+                38..40 => "delete post",
+                40..46 => "create comment",
+                46..80 => "update comment",
+                80..88 => "delete comment",
+                88..96 => "create+delete post",
+                _ => "revert post",
+            };
+            let entry = self.timings.entry(label).or_default();
+            entry.0 += 1;
+            entry.1 += op_started.elapsed();
+        }
+    }
+}
+
+/// What one segment of the workload did.
+#[derive(Default)]
+struct Segment {
+    writes: usize,
+    changes: usize,
+    minimum: u64,
+    calls: CallCounts,
+    capture_time: Duration,
+    capture_invocations: u64,
+    sync_time: Duration,
+    write_time: Duration,
+    pending_written: u64,
+    entities_synced: u64,
+    requests: BTreeMap<String, u64>,
+    differences: Vec<String>,
+    timings: BTreeMap<&'static str, (u32, Duration)>,
+}
+
+impl Segment {
+    fn absorb(&mut self, other: Segment) {
+        self.writes += other.writes;
+        self.changes += other.changes;
+        self.minimum += other.minimum;
+        self.calls.absorb(other.calls);
+        self.capture_time += other.capture_time;
+        self.capture_invocations += other.capture_invocations;
+        self.sync_time += other.sync_time;
+        self.write_time += other.write_time;
+        self.pending_written += other.pending_written;
+        self.entities_synced += other.entities_synced;
+        for (op, n) in other.requests {
+            *self.requests.entry(op).or_default() += n;
+        }
+        self.differences.extend(other.differences);
+        for (op, (n, t)) in other.timings {
+            let entry = self.timings.entry(op).or_default();
+            entry.0 += n;
+            entry.1 += t;
+        }
+    }
+}
+
+/// One segment end to end, on its own tables, queues and remote: the real dataset imported,
+/// then `writes` API writes; after every [`EPOCH_WRITES`] the stream is read in batches of
+/// 100 as the event source mapping delivers them, captured, and a sync runs.
+async fn segment(sdk: &aws_config::SdkConfig, writes: usize, seed: u64) -> Segment {
+    let remote = JsonServer::start().await;
+    let dynamo = RequestCounter::default();
+    let others = RequestCounter::default();
+    let store = fresh_store_with(aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(dynamo.clone())
+            .build(),
+    ))
+    .await;
+    let api = Api::with_store(store.clone());
+    import::import(&store, &remote.url, false)
+        .await
+        .expect("import");
+    let queue = counted_sqs(sdk, &others, &prefix("workload")).await;
+    let mut reader = StreamReader::open(counted_streams(sdk, &others), &store.tables().entities)
+        .await
+        .expect("stream");
+    let mut config = remote_config(&remote.url);
+    config.rate_per_second = NonZeroU32::new(500).expect("non-zero");
+    let http = HttpRemote::new(config).expect("remote");
+    let dead_letters = queue.dead_letters();
+    let engine = SyncEngine {
+        source: &queue,
+        states: &store,
+        remote: &http,
+        parked: &dead_letters,
+        config: SyncConfig {
+            budget: Duration::from_secs(600),
+            ..SyncConfig::default()
+        },
+    };
+
+    let mut workload = Workload::new(seed);
+    let mut synced_as = local_entities(&api).await;
+    let mut result = Segment::default();
+    while workload.done < writes {
+        let t = Instant::now();
+        workload
+            .step(&api, EPOCH_WRITES.min(writes - workload.done))
+            .await;
+        result.write_time += t.elapsed();
+        // What this epoch's sync must bring the remote to, and the fewest calls for it.
+        let now = local_entities(&api).await;
+        result.minimum += minimum_calls(&synced_as, &now);
+        synced_as = now;
+        dynamo.reset();
+        others.reset();
+
+        loop {
+            let event = reader.read_event("us-east-1").await.expect("stream read");
+            let records = event["Records"].as_array().cloned().unwrap_or_default();
+            if records.is_empty() {
+                break;
+            }
+            for chunk in records.chunks(CAPTURE_BATCH) {
+                let event: Event =
+                    serde_json::from_value(json!({ "Records": chunk })).expect("stream event");
+                let t = Instant::now();
+                let response = capture::handle(event, &queue).await;
+                result.capture_time += t.elapsed();
+                result.capture_invocations += 1;
+                assert!(response.batch_item_failures.is_empty(), "capture failed");
+                result.changes += chunk.len();
+            }
+        }
+
+        // A scheduled sync: it drains the queue and flushes everything pending.
+        let t = Instant::now();
+        let report = engine.run().await.expect("sync");
+        result.sync_time += t.elapsed();
+        assert_eq!(report.outcome, ps_sync::Outcome::Completed, "{report:?}");
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        result.calls.absorb(report.calls);
+        result.pending_written += report.pending_written;
+        result.entities_synced += report.entities_synced;
+        for (op, n) in dynamo.snapshot().into_iter().chain(others.snapshot()) {
+            *result.requests.entry(op).or_default() += n;
+        }
+    }
+    result.writes = workload.done;
+    result.timings = workload.timings;
+    result.differences = remote_differences(&api, &remote.url, &[]).await;
+    result
+}
+
+pub struct WorkloadResult {
+    pub figures: Vec<Figure>,
+}
+
+/// `writes` random API writes in segments of [`SEGMENT_WRITES`], run on [`LANES`] moto
+/// servers at once (moto is single-threaded; each server gets a core).
+pub async fn workload_figures(writes: usize) -> WorkloadResult {
+    let segments = writes.div_ceil(SEGMENT_WRITES);
+    let lanes: Vec<_> = (0..LANES)
+        .map(|lane| async move {
+            let moto = start_moto().await;
+            let sdk = sdk_config_at(&moto.endpoint).await;
+            let mut total = Segment::default();
+            for i in (lane..segments).step_by(LANES) {
+                let size = SEGMENT_WRITES.min(writes - i * SEGMENT_WRITES);
+                total.absorb(segment(&sdk, size, i as u64 + 1).await);
+            }
+            total
+        })
+        .collect();
+    let mut total = Segment::default();
+    for lane in futures::future::join_all(lanes).await {
+        total.absorb(lane);
+    }
+    let Segment {
+        writes,
+        changes,
+        minimum,
+        calls,
+        capture_time,
+        capture_invocations,
+        sync_time,
+        write_time,
+        pending_written,
+        entities_synced,
+        requests,
+        differences,
+        timings,
+    } = total;
+    if !differences.is_empty() {
+        eprintln!(
+            "remote differs from local: {:?}",
+            &differences[..differences.len().min(10)]
+        );
+    }
+    let count = |op: &str| requests.get(op).copied().unwrap_or(0);
+    let entities = entities_synced;
+    let batched_minimum = changes.div_ceil(1000) as u64 // GetRecords
+        + 3 * changes.div_ceil(10) as u64 // SendMessageBatch, ReceiveMessage, DeleteMessageBatch
+        + entities.div_ceil(100) // BatchGetItem of the states
+        + 2 * entities.div_ceil(25); // BatchWriteItem: journal, outcomes
+    let total_requests: u64 = requests.values().sum();
+    println!("workload AWS requests: {requests:?}");
+    for (op, (n, total)) in &timings {
+        println!("  {op}: {n} × {:?}", *total / (*n).max(1));
+    }
+    println!(
+        "workload time (summed over lanes): writes {write_time:?}, capture {capture_time:?}, sync {sync_time:?}"
+    );
+
+    // Cost, per change: Lambda time and requests, SQS requests, DynamoDB request units
+    // (items up to 1 KB written, state reads strongly consistent, the index query at 4 KB).
+    let sqs_requests: u64 = requests
+        .iter()
+        .filter(|(k, _)| k.starts_with("SQS"))
+        .map(|(_, v)| v)
+        .sum();
+    let wru = pending_written + count("DynamoDB.PutItem") + count("DynamoDB.DeleteItem");
+    let rru = entities + entities.div_ceil(4);
+    let cost = capture_time.as_secs_f64() * CAPTURE_GB * price::LAMBDA_GB_SECOND
+        + capture_invocations as f64 * price::LAMBDA_REQUEST
+        + sync_time.as_secs_f64() * SYNC_GB * price::LAMBDA_GB_SECOND
+        + sqs_requests as f64 * price::SQS_FIFO_REQUEST
+        + wru as f64 * price::DYNAMODB_WRU
+        + rru as f64 * price::DYNAMODB_RRU;
+    let per_million = cost / changes as f64 * 1e6;
+
+    let figures = vec![
+        Figure {
+            key: "remote_calls_ratio",
+            what: format!(
+                "{writes} random API writes ({changes} changes captured; a sync every {EPOCH_WRITES} writes): remote calls ÷ the merge rules' minimum ({} ÷ {minimum})",
+                calls.total()
+            ),
+            value: calls.total() as f64 / minimum as f64,
+            unit: "×",
+            bound: Bound::AtMost(1.0),
+        },
+        Figure {
+            key: "remote_equals_local",
+            what: "after that workload the remote equals the local copy (1 = yes)".into(),
+            value: f64::from(u8::from(differences.is_empty())),
+            unit: "",
+            bound: Bound::AtLeast(1.0),
+        },
+        Figure {
+            key: "aws_requests_ratio",
+            what: format!(
+                "DynamoDB + Streams + SQS requests of capture and sync ÷ batched minimum ({total_requests} ÷ {batched_minimum}; {:.2} per change)",
+                total_requests as f64 / changes as f64
+            ),
+            value: total_requests as f64 / batched_minimum as f64,
+            unit: "×",
+            bound: Bound::None,
+        },
+        Figure {
+            key: "sync_seconds_per_1000_changes",
+            what: "sync run time per 1,000 captured changes (remote limit 500/s, against moto)"
+                .into(),
+            value: sync_time.as_secs_f64() / changes as f64 * 1000.0,
+            unit: "s",
+            bound: Bound::None,
+        },
+        Figure {
+            key: "cost_per_million_changes_usd",
+            what: "AWS list-price cost per million changes captured and synced (Lambda arm64, SQS FIFO, DynamoDB on-demand)".into(),
+            value: per_million,
+            unit: "USD",
+            bound: Bound::None,
+        },
+    ];
+    WorkloadResult { figures }
+}
+
+/// A remote that answers at once and records when each request arrived.
+async fn recording_remote() -> (String, Arc<Mutex<Vec<Instant>>>) {
+    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let next_id = Arc::new(std::sync::atomic::AtomicU64::new(1000));
+    let log = arrivals.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let log = log.clone();
+        let next_id = next_id.clone();
+        async move {
+            log.lock().expect("log").push(Instant::now());
+            let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match *req.method() {
+                axum::http::Method::POST => (
+                    axum::http::StatusCode::CREATED,
+                    axum::Json(json!({"id": id})),
+                ),
+                axum::http::Method::GET => (axum::http::StatusCode::OK, axum::Json(json!([]))),
+                _ => (axum::http::StatusCode::OK, axum::Json(json!({}))),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, arrivals)
+}
+
+/// The most requests in any one-second window starting at a request.
+fn busiest_second(arrivals: &[Instant]) -> usize {
+    let mut most = 0;
+    let mut end = 0;
+    for (start, at) in arrivals.iter().enumerate() {
+        while end < arrivals.len() && arrivals[end].duration_since(*at) < Duration::from_secs(1) {
+            end += 1;
+        }
+        most = most.max(end - start);
+    }
+    most
+}
+
+/// With the limit at 20, 50 and 100 calls/s: creates of `seconds × limit` new posts, each in
+/// a group of its own, synced to a remote that keeps up.
+pub async fn rate_limit_figures(seconds: u32) -> Vec<Figure> {
+    let mut figures = Vec::new();
+    let mut lowest = f64::MAX;
+    let mut violations = 0u64;
+    for limit in [20u32, 50, 100] {
+        // A fresh emulator, so earlier parts' tables do not slow its bookkeeping.
+        let moto = start_moto().await;
+        let sdk = sdk_config_at(&moto.endpoint).await;
+        let counter = RequestCounter::default();
+        let store = fresh_store_with(aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(counter.clone())
+                .build(),
+        ))
+        .await;
+        let queue = counted_sqs(&sdk, &counter, &prefix(&format!("rate{limit}"))).await;
+        let entities = u64::from(limit * seconds);
+        let mut sequence = Sequencer(0);
+        let events: Vec<ChangeEvent> = (1..=entities)
+            .map(|id| ChangeEvent {
+                key: EntityKey::post(id),
+                change: ChangeKind::Insert,
+                post_id: id,
+                after: Some(EntityData::Post(Post {
+                    user_id: ps_core::NEW_POST_USER_ID,
+                    id,
+                    title: format!("rate {id}"),
+                    body: "b".into(),
+                })),
+                version: 1,
+                sequence: sequence.next(),
+                event_id: format!("rate-{limit}-{id}"),
+            })
+            .collect();
+        use ps_core::ports::ChangeSink;
+        let failed = queue.send(&events).await.expect("enqueue");
+        assert!(failed.is_empty(), "not enqueued: {failed:?}");
+
+        let (url, arrivals) = recording_remote().await;
+        let mut config = remote_config(&url);
+        config.rate_per_second = NonZeroU32::new(limit).expect("non-zero");
+        let http = HttpRemote::new(config).expect("remote");
+        let dead_letters = queue.dead_letters();
+        let engine = SyncEngine {
+            source: &queue,
+            states: &store,
+            remote: &http,
+            parked: &dead_letters,
+            config: SyncConfig {
+                budget: Duration::from_secs(600),
+                ..SyncConfig::default()
+            },
+        };
+        let report = engine.run().await.expect("sync");
+        assert_eq!(report.entities_synced, entities, "{report:?}");
+        let arrivals = arrivals.lock().expect("log").clone();
+        let span = arrivals
+            .last()
+            .zip(arrivals.first())
+            .map(|(last, first)| last.duration_since(*first).as_secs_f64())
+            .unwrap_or_default();
+        // n calls spaced at the limit span (n - 1) intervals.
+        let rate = (arrivals.len() as f64 - 1.0) / span;
+        let utilisation = rate / f64::from(limit);
+        let busiest = busiest_second(&arrivals);
+        violations += u64::from(busiest > limit as usize);
+        lowest = lowest.min(utilisation);
+        figures.push(Figure {
+            key: leak(format!("rate_limit_utilisation_{limit}")),
+            what: format!(
+                "limit {limit}/s: entities synced per second ÷ the limit ({} calls, busiest second {busiest})",
+                arrivals.len()
+            ),
+            value: utilisation,
+            unit: "",
+            bound: Bound::AtLeast(0.9),
+        });
+    }
+    figures.push(Figure {
+        key: "rate_limit_utilisation_min",
+        what: "lowest utilisation of the three limits".into(),
+        value: lowest,
+        unit: "",
+        bound: Bound::AtLeast(0.9),
+    });
+    figures.push(Figure {
+        key: "rate_limit_violations",
+        what: "limits whose busiest 1-second window held more calls than the limit".into(),
+        value: violations as f64,
+        unit: "",
+        bound: Bound::AtMost(0.0),
+    });
+    figures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busiest_second_counts_a_sliding_window() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let arrivals = [at(0), at(400), at(999), at(1000), at(1500), at(1600)];
+        // [400, 1400) holds 400, 999, 1000; [999, 1999) holds 999, 1000, 1500, 1600.
+        assert_eq!(busiest_second(&arrivals), 4);
+        assert_eq!(busiest_second(&[]), 0);
+    }
+
+    #[test]
+    fn the_minimum_counts_net_changes_only() {
+        let v = |s: &str| json!({"title": s});
+        let before = BTreeMap::from([
+            (EntityKey::post(1), v("a")),
+            (EntityKey::post(2), v("b")),
+            (EntityKey::post(3), v("c")),
+        ]);
+        let after = BTreeMap::from([
+            (EntityKey::post(1), v("a")),  // unchanged (or changed back): no call
+            (EntityKey::post(2), v("b2")), // updated: one PUT
+            (EntityKey::post(4), v("d")),  // created: one POST
+        ]); // post 3 deleted: one DELETE
+        assert_eq!(minimum_calls(&before, &after), 3);
+    }
+}
