@@ -108,3 +108,24 @@ async fn a_failed_send_is_reported_at_the_first_record_not_enqueued() {
     assert_eq!(response.batch_item_failures.len(), 1);
     assert_eq!(response.batch_item_failures[0].item_identifier, first);
 }
+
+#[tokio::test]
+async fn a_record_without_a_decimal_sequence_number_stops_the_batch_there() {
+    let remote = JsonServer::start().await;
+    let p = Pipeline::new(&remote.url).await;
+    p.api.create_post("p").await;
+    p.api.create_post("q").await;
+    let mut event = p.stream_event().await;
+    event.records[1].change.sequence_number = Some("12ab".into());
+    let response = capture::handle(event, &p.queue).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(
+        response.batch_item_failures[0].item_identifier.as_deref(),
+        Some("12ab")
+    );
+    assert_eq!(
+        p.counts().await.queued,
+        1,
+        "the record before it is enqueued"
+    );
+}

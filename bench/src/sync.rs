@@ -56,7 +56,7 @@ struct Sequencer(u64);
 impl Sequencer {
     fn next(&mut self) -> SequenceNumber {
         self.0 += 1;
-        SequenceNumber(format!("{:021}", self.0))
+        format!("{:021}", self.0).parse().expect("21 digits")
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("record {0} has no sequence number")]
+    #[error("record {0} has no sequence number, or not a decimal one")]
     NoSequence(String),
     #[error("record {event_id} has an item that is not a post or comment: {reason}")]
     Undecodable { event_id: String, reason: String },
@@ -59,10 +59,11 @@ fn decode(
 /// The change event for a stream record, or `None` when it carries no change to sync: an
 /// import (version 0 is already on the remote), a rewrite of identical data, a keys-only image.
 pub fn change_event(record: &EventRecord) -> Result<Option<ChangeEvent>, CaptureError> {
-    let sequence = record
+    let sequence: SequenceNumber = record
         .change
         .sequence_number
-        .clone()
+        .as_deref()
+        .and_then(|s| s.parse().ok())
         .ok_or_else(|| CaptureError::NoSequence(record.event_id.clone()))?;
     let kind = match record.event_name.as_str() {
         "INSERT" => ChangeKind::Insert,
@@ -98,7 +99,7 @@ pub fn change_event(record: &EventRecord) -> Result<Option<ChangeEvent>, Capture
         post_id,
         after: after_image.map(|_| data),
         version,
-        sequence: SequenceNumber(sequence),
+        sequence,
         event_id: record.event_id.clone(),
     }))
 }

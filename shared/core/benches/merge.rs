@@ -3,7 +3,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ps_core::Post;
-use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey, SequenceNumber};
+use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey};
 use ps_core::merge::merge;
 
 fn events(n: usize) -> Vec<ChangeEvent> {
@@ -29,7 +29,7 @@ fn events(n: usize) -> Vec<ChangeEvent> {
                     })
                 }),
                 version: i,
-                sequence: SequenceNumber(format!("{:021}", i + 1)),
+                sequence: format!("{:021}", i + 1).parse().unwrap(),
                 event_id: format!("e{i}"),
             }
         })

@@ -2,6 +2,7 @@
 //! of a post or comment, and what the sync consumes.
 
 use std::cmp::Ordering;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -77,22 +78,101 @@ impl EntityData {
     }
 }
 
-/// A DynamoDB stream sequence number: a decimal string of up to 40 digits, so compared
-/// numerically as text rather than parsed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SequenceNumber(pub String);
+/// A DynamoDB stream sequence number: a decimal string of up to 40 digits (more than a
+/// `u128` holds), kept inline as a number so that comparing two, which the merge does for
+/// every change, follows no pointer. Written back exactly as it was read, leading zeros
+/// included; two numbers that differ only in leading zeros are equal.
+#[derive(Debug, Clone, Copy)]
+pub struct SequenceNumber {
+    /// The digits before the last 38 (at most two).
+    high: u8,
+    /// The last 38 digits.
+    low: u128,
+    /// How many digits it was written with.
+    width: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a sequence number (1 to 40 decimal digits): {0:?}")]
+pub struct BadSequenceNumber(pub String);
 
 impl SequenceNumber {
-    fn digits(&self) -> &str {
-        self.0.trim_start_matches('0')
+    pub const MAX_DIGITS: usize = 40;
+    const LOW_DIGITS: usize = 38;
+}
+
+impl std::str::FromStr for SequenceNumber {
+    type Err = BadSequenceNumber;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadSequenceNumber(s.to_owned());
+        if s.is_empty() || s.len() > Self::MAX_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let (high, low) = s.split_at(s.len().saturating_sub(Self::LOW_DIGITS));
+        Ok(SequenceNumber {
+            high: if high.is_empty() {
+                0
+            } else {
+                high.parse().map_err(|_| bad())?
+            },
+            low: low.parse().map_err(|_| bad())?,
+            width: s.len() as u8,
+        })
+    }
+}
+
+impl fmt::Display for SequenceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = usize::from(self.width);
+        if self.high == 0 {
+            write!(f, "{:0width$}", self.low)
+        } else {
+            let high_width = width - Self::LOW_DIGITS;
+            write!(f, "{:0high_width$}{:038}", self.high, self.low)
+        }
+    }
+}
+
+impl Serialize for SequenceNumber {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SequenceNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Digits;
+        impl serde::de::Visitor<'_> for Digits {
+            type Value = SequenceNumber;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string of 1 to 40 decimal digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SequenceNumber, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Digits)
+    }
+}
+
+impl PartialEq for SequenceNumber {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for SequenceNumber {}
+
+impl std::hash::Hash for SequenceNumber {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.high, self.low).hash(state)
     }
 }
 
 impl Ord for SequenceNumber {
     fn cmp(&self, other: &Self) -> Ordering {
-        let (a, b) = (self.digits(), other.digits());
-        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+        (self.high, self.low).cmp(&(other.high, other.low))
     }
 }
 
@@ -132,12 +212,33 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The reference order: by value, as decimal text.
+    fn numeric_order(a: &str, b: &str) -> std::cmp::Ordering {
+        let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+    }
+
     proptest! {
         #[test]
-        fn sequence_numbers_order_as_numbers(a in 0u128..u128::MAX, b in 0u128..u128::MAX, pad in 0usize..3) {
-            let sa = SequenceNumber(format!("{}{a}", "0".repeat(pad)));
-            let sb = SequenceNumber(b.to_string());
-            prop_assert_eq!(sa.cmp(&sb), a.cmp(&b));
+        fn sequence_numbers_order_as_numbers(a in "[0-9]{1,40}", b in "[0-9]{1,40}") {
+            let (sa, sb): (SequenceNumber, SequenceNumber) = (a.parse().unwrap(), b.parse().unwrap());
+            prop_assert_eq!(sa.cmp(&sb), numeric_order(&a, &b));
+            prop_assert_eq!(sa == sb, numeric_order(&a, &b).is_eq());
+        }
+
+        #[test]
+        fn sequence_numbers_are_written_as_read(s in "[0-9]{1,40}") {
+            let n: SequenceNumber = s.parse().unwrap();
+            prop_assert_eq!(n.to_string(), s.clone());
+            let json = serde_json::to_string(&n).unwrap();
+            prop_assert_eq!(&json, &format!("\"{s}\""));
+            prop_assert_eq!(serde_json::from_str::<SequenceNumber>(&json).unwrap().to_string(), s);
+        }
+
+        #[test]
+        fn anything_else_is_not_a_sequence_number(s in "[0-9]{41,45}|[0-9]*[^0-9][0-9a-z]*|") {
+            prop_assert!(s.parse::<SequenceNumber>().is_err());
+            prop_assert!(serde_json::from_str::<SequenceNumber>(&serde_json::to_string(&s).unwrap()).is_err());
         }
     }
 
@@ -155,7 +256,7 @@ mod tests {
                 body: "b".into(),
             })),
             version: 2,
-            sequence: SequenceNumber("000000000000000000042".into()),
+            sequence: "000000000000000000042".parse().unwrap(),
             event_id: "abc".into(),
         };
         let json = serde_json::to_string(&e).unwrap();

@@ -116,7 +116,7 @@ pub fn merge<'a, 's>(
         .map(|(key, (post_id, event))| Merged {
             key,
             post_id,
-            latest: event.map(|e| e.sequence.clone()),
+            latest: event.map(|e| e.sequence),
             desired: event.and_then(|e| e.after.clone()),
         })
         .collect();
@@ -232,7 +232,7 @@ mod tests {
             post_id: id,
             after,
             version: seq,
-            sequence: SequenceNumber(format!("{seq:021}")),
+            sequence: format!("{seq:021}").parse().unwrap(),
             event_id: format!("e{seq}"),
         }
     }
@@ -317,9 +317,9 @@ mod tests {
             event(1, 5, Some(post(1, "old")), ChangeKind::Modify),
             event(1, 7, Some(post(1, "new")), ChangeKind::Modify),
         ];
-        let applied = SequenceNumber(format!("{:021}", 7));
+        let applied = "000000000000000000007".parse::<SequenceNumber>().unwrap();
         let m = merge(&events, |_| Some(&applied));
-        assert_eq!((m[0].latest.clone(), m[0].desired.clone()), (None, None));
+        assert_eq!((m[0].latest, m[0].desired.clone()), (None, None));
     }
 
     /// A remote: remote id → data, with the ids it hands out.
