@@ -77,14 +77,23 @@ impl SyncState {
 
 /// The merged changes of one entity.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Merged {
+pub struct Merged<'a> {
     pub key: EntityKey,
     pub post_id: u64,
     /// The newest change not yet applied; `None` when every change was already applied
     /// (a redelivery, or an older change arriving late).
-    pub latest: Option<SequenceNumber>,
+    pub newest: Option<&'a ChangeEvent>,
+}
+
+impl<'a> Merged<'a> {
+    pub fn latest(&self) -> Option<SequenceNumber> {
+        self.newest.map(|e| e.sequence)
+    }
+
     /// The entity as its newest change left it; `None` if removed.
-    pub desired: Option<EntityData>,
+    pub fn desired(&self) -> Option<&'a EntityData> {
+        self.newest.and_then(|e| e.after.as_ref())
+    }
 }
 
 /// Merges change events per entity, ignoring any at or below the entity's last applied
@@ -93,35 +102,115 @@ pub struct Merged {
 pub fn merge<'a, 's>(
     events: impl IntoIterator<Item = &'a ChangeEvent>,
     last_applied: impl Fn(&EntityKey) -> Option<&'s SequenceNumber>,
-) -> Vec<Merged> {
-    // The newest unapplied event of each entity, by reference: data is cloned once, at the end.
+) -> Vec<Merged<'a>> {
     let events = events.into_iter();
-    // Sized up front: growing by rehashing would touch every entry again at each doubling.
-    let mut newest: HashMap<EntityKey, (u64, Option<&'a ChangeEvent>)> =
-        HashMap::with_capacity(events.size_hint().0);
-    for event in events {
-        let entry = newest.entry(event.key).or_insert((event.post_id, None));
-        if last_applied(&event.key).is_some_and(|applied| event.sequence <= *applied) {
-            continue;
+    let count = events.size_hint().0;
+    // A merge larger than the cache first splits its events by entity, so that each part's
+    // map stays in cache: one map for all would miss the cache on nearly every event, and
+    // the cost per event would grow with the number of events.
+    let bits = if count < SPLIT_FROM {
+        0
+    } else {
+        (count / EVENTS_PER_PART)
+            .next_power_of_two()
+            .trailing_zeros()
+    };
+    merge_in_parts(events, last_applied, bits)
+}
+
+/// The merge, over `1 << bits` parts of the events split by entity (whole for 0).
+fn merge_in_parts<'a, 's>(
+    events: impl Iterator<Item = &'a ChangeEvent>,
+    last_applied: impl Fn(&EntityKey) -> Option<&'s SequenceNumber>,
+    bits: u32,
+) -> Vec<Merged<'a>> {
+    let mut merged = Vec::new();
+    if bits == 0 {
+        newest_per_entity(events.map(Candidate::of), &last_applied, &mut merged);
+    } else {
+        // Room for a part a quarter over its share, so few grow.
+        let room = (events.size_hint().0 >> bits) * 5 / 4;
+        let mut split: Vec<Vec<Candidate>> = (0..1usize << bits)
+            .map(|_| Vec::with_capacity(room))
+            .collect();
+        for event in events {
+            split[part_of(&event.key, bits)].push(Candidate::of(event));
         }
-        if entry
-            .1
-            .is_none_or(|current| event.sequence > current.sequence)
-        {
-            *entry = (event.post_id, Some(event));
+        for part in split {
+            newest_per_entity(part.into_iter(), &last_applied, &mut merged);
         }
     }
-    let mut merged: Vec<Merged> = newest
-        .into_iter()
-        .map(|(key, (post_id, event))| Merged {
-            key,
-            post_id,
-            latest: event.map(|e| e.sequence),
-            desired: event.and_then(|e| e.after.clone()),
-        })
-        .collect();
     merged.sort_unstable_by_key(|m| m.key);
     merged
+}
+
+/// From this many events (some 25 MB of them, more than a server's last-level cache) the
+/// merge splits them into parts. Below it splitting costs more than it saves: measured at
+/// 10^5 events, 66 ns per event whole and 120 split; at 10^6, 204 whole and 110 split.
+const SPLIT_FROM: usize = 1 << 17;
+
+/// Events per part of a split merge: a part's map fits a core's own cache. Measured at 10^6
+/// events: 4096 per part, 115-130 ns per event; 16384, 100-116; 65536, 140-155.
+const EVENTS_PER_PART: usize = 1 << 14;
+
+/// An event as the merge compares it, copied out so a part reads no event again.
+#[derive(Clone, Copy)]
+struct Candidate<'a> {
+    key: EntityKey,
+    post_id: u64,
+    sequence: SequenceNumber,
+    event: &'a ChangeEvent,
+}
+
+impl<'a> Candidate<'a> {
+    fn of(event: &'a ChangeEvent) -> Self {
+        Candidate {
+            key: event.key,
+            post_id: event.post_id,
+            sequence: event.sequence,
+            event,
+        }
+    }
+}
+
+/// Which of `1 << bits` parts an entity's events go to (Fibonacci hashing of the id).
+fn part_of(key: &EntityKey, bits: u32) -> usize {
+    let mixed = (key.id ^ key.kind as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> (64 - bits)) as usize
+}
+
+fn newest_per_entity<'a, 's>(
+    candidates: impl Iterator<Item = Candidate<'a>>,
+    last_applied: &impl Fn(&EntityKey) -> Option<&'s SequenceNumber>,
+    merged: &mut Vec<Merged<'a>>,
+) {
+    // Per entity, the newest unapplied event by reference (nothing is cloned), beside a copy
+    // of its sequence number: comparing against it reads no other event.
+    struct Slot<'a> {
+        post_id: u64,
+        newest: Option<(SequenceNumber, &'a ChangeEvent)>,
+    }
+    let mut slots: HashMap<EntityKey, Slot<'a>> = HashMap::new();
+    for c in candidates {
+        let slot = slots.entry(c.key).or_insert(Slot {
+            post_id: c.post_id,
+            newest: None,
+        });
+        if last_applied(&c.key).is_some_and(|applied| c.sequence <= *applied) {
+            continue;
+        }
+        if slot.newest.is_none_or(|(current, _)| c.sequence > current) {
+            *slot = Slot {
+                post_id: c.post_id,
+                newest: Some((c.sequence, c.event)),
+            };
+        }
+    }
+    merged.extend(slots.into_iter().map(|(key, slot)| Merged {
+        key,
+        post_id: slot.post_id,
+        newest: slot.newest.map(|(_, event)| event),
+    }));
 }
 
 /// Journals a batch into the states: each entity's newest unseen change becomes its
@@ -138,15 +227,9 @@ pub fn journal(
     });
     let mut changed = Vec::new();
     for m in merged {
-        let Some(sequence) = m.latest else { continue };
-        let Some(newest) = batch
-            .iter()
-            .find(|e| e.key == m.key && e.sequence == sequence)
-        else {
-            continue;
-        };
+        let Some(newest) = m.newest else { continue };
         let state = states.entry(m.key).or_default();
-        state.pending = Some((*newest).clone());
+        state.pending = Some(newest.clone());
         // New data deserves fresh attempts (it may be what the remote rejected).
         state.attempts = 0;
         state.status = SyncStatus::Pending;
@@ -245,56 +328,48 @@ mod tests {
     fn the_merge_rules() {
         let fresh = SyncState::default();
         // create + updates = one POST with the final data
-        let m = merge(
-            &[
-                event(1, 1, Some(post(1, "a")), ChangeKind::Insert),
-                event(1, 2, Some(post(1, "b")), ChangeKind::Modify),
-            ],
-            |_| None,
-        );
+        let events = [
+            event(1, 1, Some(post(1, "a")), ChangeKind::Insert),
+            event(1, 2, Some(post(1, "b")), ChangeKind::Modify),
+        ];
+        let m = merge(&events, |_| None);
         assert_eq!(
-            plan(&m[0].key, m[0].desired.as_ref(), &fresh),
+            plan(&m[0].key, m[0].desired(), &fresh),
             Some(RemoteCall::Create(post(1, "b")))
         );
         // updates = one PUT with the final data
-        let m = merge(
-            &[
-                event(1, 1, Some(post(1, "x")), ChangeKind::Modify),
-                event(1, 2, Some(post(1, "y")), ChangeKind::Modify),
-            ],
-            |_| None,
-        );
+        let events = [
+            event(1, 1, Some(post(1, "x")), ChangeKind::Modify),
+            event(1, 2, Some(post(1, "y")), ChangeKind::Modify),
+        ];
+        let m = merge(&events, |_| None);
         assert_eq!(
-            plan(&m[0].key, m[0].desired.as_ref(), &synced(post(1, "a"))),
+            plan(&m[0].key, m[0].desired(), &synced(post(1, "a"))),
             Some(RemoteCall::Update {
                 remote_id: 1,
                 data: post(1, "y")
             })
         );
         // update(s) + delete = one DELETE
-        let m = merge(
-            &[
-                event(1, 1, Some(post(1, "x")), ChangeKind::Modify),
-                event(1, 2, None, ChangeKind::Remove),
-            ],
-            |_| None,
-        );
+        let events = [
+            event(1, 1, Some(post(1, "x")), ChangeKind::Modify),
+            event(1, 2, None, ChangeKind::Remove),
+        ];
+        let m = merge(&events, |_| None);
         assert_eq!(
-            plan(&m[0].key, m[0].desired.as_ref(), &synced(post(1, "a"))),
+            plan(&m[0].key, m[0].desired(), &synced(post(1, "a"))),
             Some(RemoteCall::Delete {
                 kind: EntityKind::Post,
                 remote_id: 1
             })
         );
         // create .. delete = no call
-        let m = merge(
-            &[
-                event(1, 1, Some(post(1, "x")), ChangeKind::Insert),
-                event(1, 2, None, ChangeKind::Remove),
-            ],
-            |_| None,
-        );
-        assert_eq!(plan(&m[0].key, m[0].desired.as_ref(), &fresh), None);
+        let events = [
+            event(1, 1, Some(post(1, "x")), ChangeKind::Insert),
+            event(1, 2, None, ChangeKind::Remove),
+        ];
+        let m = merge(&events, |_| None);
+        assert_eq!(plan(&m[0].key, m[0].desired(), &fresh), None);
         // nothing changed = no call
         assert_eq!(
             plan(
@@ -319,7 +394,7 @@ mod tests {
         ];
         let applied = "000000000000000000007".parse::<SequenceNumber>().unwrap();
         let m = merge(&events, |_| Some(&applied));
-        assert_eq!((m[0].latest, m[0].desired.clone()), (None, None));
+        assert_eq!((m[0].latest(), m[0].desired()), (None, None));
     }
 
     /// A remote: remote id → data, with the ids it hands out.
@@ -431,7 +506,7 @@ mod tests {
             let mut calls_per_entity: HashMap<EntityKey, usize> = HashMap::new();
             for m in &merged {
                 let state = states.entry(m.key).or_default();
-                if let Some(call) = plan(&m.key, m.desired.as_ref(), state) {
+                if let Some(call) = plan(&m.key, m.desired(), state) {
                     *calls_per_entity.entry(m.key).or_default() += 1;
                     merged_remote.apply(call, state);
                 }
@@ -487,6 +562,21 @@ mod tests {
             prop_assert_eq!(merge(&shuffled, |_| None), merge(&events, |_| None));
         }
 
+        /// A large merge, split into parts by entity, decides as the merge of the whole.
+        #[test]
+        fn splitting_a_merge_into_parts_changes_nothing(
+            (_, events) in histories(),
+            bits in 1u32..4,
+            applied_up_to in 0u64..40,
+        ) {
+            let applied: SequenceNumber = format!("{applied_up_to:021}").parse().unwrap();
+            let last_applied = |k: &EntityKey| (k.id % 2 == 0).then_some(&applied);
+            prop_assert_eq!(
+                merge_in_parts(events.iter(), last_applied, bits),
+                merge_in_parts(events.iter(), last_applied, 0)
+            );
+        }
+
         /// A redelivered batch changes nothing once its changes are applied.
         #[test]
         fn a_redelivered_batch_plans_no_call((imported, events) in histories()) {
@@ -494,14 +584,14 @@ mod tests {
             let mut states = initial(&imported, &mut remote);
             for m in merge(&events, |_| None) {
                 let state = states.entry(m.key).or_default();
-                if let Some(call) = plan(&m.key, m.desired.as_ref(), state) {
+                if let Some(call) = plan(&m.key, m.desired(), state) {
                     remote.apply(call, state);
                 }
-                state.last_sequence = m.latest;
+                state.last_sequence = m.latest();
             }
             let again = merge(&events, |k| states.get(k).and_then(|s| s.last_sequence.as_ref()));
             for m in again {
-                prop_assert_eq!(m.latest, None);
+                prop_assert_eq!(m.latest(), None);
             }
         }
     }
