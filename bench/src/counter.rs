@@ -93,3 +93,41 @@ impl Intercept for RequestCounter {
         Ok(())
     }
 }
+
+/// Fresh tables on the emulator `sdk` points at, whose DynamoDB requests `counter` counts.
+pub async fn counted_store(
+    sdk: &aws_config::SdkConfig,
+    counter: &RequestCounter,
+) -> ps_store::DynamoStore {
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .interceptor(counter.clone())
+        .build();
+    placeholder_sync_tests::fresh_store_with(aws_sdk_dynamodb::Client::from_conf(config)).await
+}
+
+/// Fresh queues named from `prefix`, whose SQS requests `counter` counts; receives do not wait.
+pub async fn counted_sqs(
+    sdk: &aws_config::SdkConfig,
+    counter: &RequestCounter,
+    prefix: &str,
+) -> ps_queue::SqsQueue {
+    let config = aws_sdk_sqs::config::Builder::from(sdk)
+        .interceptor(counter.clone())
+        .build();
+    let client = aws_sdk_sqs::Client::from_conf(config);
+    let urls = ps_queue::create_queues(&client, prefix, 60, 5)
+        .await
+        .expect("queues");
+    ps_queue::SqsQueue::new(client, urls).with_receive_wait(0)
+}
+
+/// A DynamoDB Streams client whose requests `counter` counts.
+pub fn counted_streams(
+    sdk: &aws_config::SdkConfig,
+    counter: &RequestCounter,
+) -> aws_sdk_dynamodbstreams::Client {
+    let config = aws_sdk_dynamodbstreams::config::Builder::from(sdk)
+        .interceptor(counter.clone())
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(config)
+}

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use counter::RequestCounter;
+use counter::{RequestCounter, counted_store};
 use placeholder_sync_tests::sync::JsonServer;
-use placeholder_sync_tests::{Api, fresh_store_with, sdk_config, workspace_root};
+use placeholder_sync_tests::{Api, sdk_config, workspace_root};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -86,18 +86,10 @@ fn merge_figures(target: &Path) -> Result<Vec<Figure>, String> {
     ])
 }
 
-async fn counted_store(counter: &RequestCounter) -> ps_store::DynamoStore {
-    let sdk = sdk_config().await;
-    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .interceptor(counter.clone())
-        .build();
-    fresh_store_with(aws_sdk_dynamodb::Client::from_conf(config)).await
-}
-
 /// Handlers in-process against the emulator: latency, and how much of it is the emulator.
 async fn api_figures() -> Vec<Figure> {
     let counter = RequestCounter::default();
-    let api = Api::with_store(counted_store(&counter).await);
+    let api = Api::with_store(counted_store(&sdk_config().await, &counter).await);
     let (posts, comments) = placeholder_sync_tests::fixture();
     api.store.import(&posts, &comments).await.expect("seed");
     let mut figures = Vec::new();
@@ -192,7 +184,7 @@ async fn import_figures(
     suffix: &str,
     items: u64,
 ) -> Vec<Figure> {
-    let store = counted_store(counter).await;
+    let store = counted_store(&sdk_config().await, counter).await;
     counter.reset();
     let started = Instant::now();
     let report = import::import(&store, remote, false).await.expect("import");

@@ -10,17 +10,18 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::dynamodb::Event;
 use local_stack::pump::StreamReader;
 use placeholder_sync_tests::sync::{JsonServer, remote_config, remote_differences};
-use placeholder_sync_tests::{Api, fresh_store_with, sdk_config_at, start_moto};
+use placeholder_sync_tests::{Api, sdk_config_at, start_moto};
 use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey, SequenceNumber};
 use ps_core::model::Post;
-use ps_queue::SqsQueue;
+use ps_queue::{DeadLetterQueue, SqsQueue};
 use ps_remote::HttpRemote;
+use ps_store::DynamoStore;
 use ps_sync::{CallCounts, SyncConfig, SyncEngine};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::counter::RequestCounter;
+use crate::counter::{RequestCounter, counted_sqs, counted_store, counted_streams};
 use crate::{Bound, Figure, leak};
 
 /// List prices, us-east-1, on-demand, without free tiers.
@@ -60,29 +61,36 @@ impl Sequencer {
     }
 }
 
-async fn counted_sqs(
-    sdk: &aws_config::SdkConfig,
-    counter: &RequestCounter,
-    prefix: &str,
-) -> SqsQueue {
-    let config = aws_sdk_sqs::config::Builder::from(sdk)
-        .interceptor(counter.clone())
-        .build();
-    let client = aws_sdk_sqs::Client::from_conf(config);
-    let urls = ps_queue::create_queues(&client, prefix, 60, 5)
-        .await
-        .expect("queues");
-    SqsQueue::new(client, urls).with_receive_wait(0)
+/// What a benchmark's sync needs besides its queue and store: a client of the remote at a
+/// rate limit, and the dead-letter queue to park in.
+struct BenchSync {
+    http: HttpRemote,
+    dead_letters: DeadLetterQueue,
 }
 
-fn counted_streams(
-    sdk: &aws_config::SdkConfig,
-    counter: &RequestCounter,
-) -> aws_sdk_dynamodbstreams::Client {
-    let config = aws_sdk_dynamodbstreams::config::Builder::from(sdk)
-        .interceptor(counter.clone())
-        .build();
-    aws_sdk_dynamodbstreams::Client::from_conf(config)
+impl BenchSync {
+    fn new(remote_url: &str, rate_per_second: u32, queue: &SqsQueue) -> Self {
+        let mut config = remote_config(remote_url);
+        config.rate_per_second = NonZeroU32::new(rate_per_second).expect("a rate above 0");
+        BenchSync {
+            http: HttpRemote::new(config).expect("remote"),
+            dead_letters: queue.dead_letters(),
+        }
+    }
+
+    /// One engine with time enough to drain whatever the benchmark queued.
+    fn engine<'a>(&'a self, queue: &'a SqsQueue, store: &'a DynamoStore) -> SyncEngine<'a> {
+        SyncEngine {
+            source: queue,
+            states: store,
+            remote: &self.http,
+            parked: &self.dead_letters,
+            config: SyncConfig {
+                budget: Duration::from_secs(600),
+                ..SyncConfig::default()
+            },
+        }
+    }
 }
 
 fn prefix(what: &str) -> String {
@@ -324,12 +332,7 @@ async fn segment(sdk: &aws_config::SdkConfig, writes: usize, seed: u64) -> Segme
     let remote = JsonServer::start().await;
     let dynamo = RequestCounter::default();
     let others = RequestCounter::default();
-    let store = fresh_store_with(aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(sdk)
-            .interceptor(dynamo.clone())
-            .build(),
-    ))
-    .await;
+    let store = counted_store(sdk, &dynamo).await;
     let api = Api::with_store(store.clone());
     import::import(&store, &remote.url, false)
         .await
@@ -338,20 +341,8 @@ async fn segment(sdk: &aws_config::SdkConfig, writes: usize, seed: u64) -> Segme
     let mut reader = StreamReader::open(counted_streams(sdk, &others), &store.tables().entities)
         .await
         .expect("stream");
-    let mut config = remote_config(&remote.url);
-    config.rate_per_second = NonZeroU32::new(500).expect("non-zero");
-    let http = HttpRemote::new(config).expect("remote");
-    let dead_letters = queue.dead_letters();
-    let engine = SyncEngine {
-        source: &queue,
-        states: &store,
-        remote: &http,
-        parked: &dead_letters,
-        config: SyncConfig {
-            budget: Duration::from_secs(600),
-            ..SyncConfig::default()
-        },
-    };
+    let sync = BenchSync::new(&remote.url, 500, &queue);
+    let engine = sync.engine(&queue, &store);
 
     let mut workload = Workload::new(seed);
     let mut synced_as = local_entities(&api).await;
@@ -583,12 +574,7 @@ pub async fn rate_limit_figures(seconds: u32) -> Vec<Figure> {
         let moto = start_moto().await;
         let sdk = sdk_config_at(&moto.endpoint).await;
         let counter = RequestCounter::default();
-        let store = fresh_store_with(aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        ))
-        .await;
+        let store = counted_store(&sdk, &counter).await;
         let queue = counted_sqs(&sdk, &counter, &prefix(&format!("rate{limit}"))).await;
         let entities = u64::from(limit * seconds);
         let mut sequence = Sequencer(0);
@@ -613,21 +599,11 @@ pub async fn rate_limit_figures(seconds: u32) -> Vec<Figure> {
         assert!(failed.is_empty(), "not enqueued: {failed:?}");
 
         let (url, arrivals) = recording_remote().await;
-        let mut config = remote_config(&url);
-        config.rate_per_second = NonZeroU32::new(limit).expect("non-zero");
-        let http = HttpRemote::new(config).expect("remote");
-        let dead_letters = queue.dead_letters();
-        let engine = SyncEngine {
-            source: &queue,
-            states: &store,
-            remote: &http,
-            parked: &dead_letters,
-            config: SyncConfig {
-                budget: Duration::from_secs(600),
-                ..SyncConfig::default()
-            },
-        };
-        let report = engine.run().await.expect("sync");
+        let report = BenchSync::new(&url, limit, &queue)
+            .engine(&queue, &store)
+            .run()
+            .await
+            .expect("sync");
         assert_eq!(report.entities_synced, entities, "{report:?}");
         let arrivals = arrivals.lock().expect("log").clone();
         let span = arrivals
