@@ -11,7 +11,7 @@ static ENDPOINT: OnceCell<String> = OnceCell::const_new();
 static CHILD: std::sync::Mutex<Option<Moto>> = std::sync::Mutex::new(None);
 static TABLE_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -39,35 +39,62 @@ pub async fn endpoint() -> &'static str {
 /// ends): the benchmarks run independent parts on separate servers, one per core.
 pub struct Moto {
     pub endpoint: String,
-    _child: std::process::Child,
+    _server: ServerProcess,
 }
 
 pub async fn start_moto() -> Moto {
-    let moto = workspace_root().join(".tools/venv/bin/moto_server");
-    assert!(
-        moto.exists(),
-        "{} is missing: run `make tools` (or `make test`)",
-        moto.display()
-    );
     let port = free_port();
-    // The shell stops the server when our end of its stdin closes.
-    let child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & read _; kill $!",
-            moto.display()
-        ))
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("moto_server starts");
     let endpoint = format!("http://127.0.0.1:{port}");
-    assert!(
-        local_stack::wait::http_ok(&format!("{endpoint}/moto-api/"), Duration::from_secs(60)).await,
-        "moto server did not start"
-    );
+    let server = ServerProcess::start(
+        ".tools/venv/bin/moto_server",
+        &["-H", "127.0.0.1", "-p", &port.to_string()],
+        &format!("{endpoint}/moto-api/"),
+        Duration::from_secs(60),
+    )
+    .await;
     Moto {
         endpoint,
-        _child: child,
+        _server: server,
+    }
+}
+
+/// A local server the tests start from `.tools`. It stops when this is dropped, and also
+/// when the test process dies without dropping it (killed, or a timeout): the shell that
+/// runs it stops it as soon as this process's end of the shell's stdin closes.
+pub struct ServerProcess {
+    _shell: std::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts `tool` (a path under the workspace) with `args` on a free port the caller
+    /// chose, and waits until `ready_url` answers.
+    pub async fn start(tool: &str, args: &[&str], ready_url: &str, within: Duration) -> Self {
+        let program = workspace_root().join(tool);
+        assert!(
+            program.exists(),
+            "{} is missing: run `make tools` (or `make test`)",
+            program.display()
+        );
+        let command: Vec<String> = std::iter::once(program.to_str().expect("a UTF-8 path"))
+            .chain(args.iter().copied())
+            .map(|word| format!("'{}'", word.replace('\'', r"'\''")))
+            .collect();
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{} >/dev/null 2>&1 & read _; kill $!",
+                command.join(" ")
+            ))
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("sh starts");
+        // Bound before waiting, so a server that never answers is stopped all the same.
+        let server = ServerProcess { _shell: child };
+        assert!(
+            local_stack::wait::http_ok(ready_url, within).await,
+            "{tool} did not answer at {ready_url} within {within:?}"
+        );
+        server
     }
 }
 

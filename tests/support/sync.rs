@@ -1,14 +1,13 @@
 //! The import → stream → capture → queue → sync → remote path, over moto and a real remote.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use local_stack::pump::StreamReader;
-use ps_core::change::EntityKey;
+use ps_core::change::{EntityKey, EntityKind};
 use ps_core::merge::SyncState;
 use ps_core::ports::SyncStateStore;
 use ps_queue::{QueueCounts, SqsQueue};
@@ -17,6 +16,7 @@ use ps_sync::{SyncConfig, SyncEngine, SyncError, SyncReport};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::emulator::{ServerProcess, free_port};
 use crate::{Api, fresh_store, sdk_config, workspace_root};
 
 /// Test queues give a message back this fast when it was received and not deleted...
@@ -39,7 +39,8 @@ static QUEUE_SEQ: AtomicU64 = AtomicU64::new(0);
 /// A json-server serving a copy of the real dataset on a free port; stopped when dropped.
 pub struct JsonServer {
     pub url: String,
-    _child: tokio::process::Child,
+    // Before the directory, so the server stops before its data file goes.
+    _server: ServerProcess,
     _dir: tempfile::TempDir,
 }
 
@@ -54,39 +55,25 @@ impl JsonServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("db.json");
         std::fs::copy(data, &db).expect("db copy");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let bin = workspace_root().join(".tools/node/node_modules/.bin/json-server");
-        assert!(
-            bin.exists(),
-            "{} is missing: run `make tools`",
-            bin.display()
-        );
-        let child = tokio::process::Command::new(bin)
-            .args([
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let server = ServerProcess::start(
+            ".tools/node/node_modules/.bin/json-server",
+            &[
                 "--host",
                 "127.0.0.1",
                 "--port",
                 &port.to_string(),
                 "--quiet",
-            ])
-            .arg(&db)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("json-server starts");
-        let url = format!("http://127.0.0.1:{port}");
-        assert!(
-            local_stack::wait::http_ok(&format!("{url}/posts/1"), Duration::from_secs(30)).await,
-            "json-server did not start"
-        );
+                db.to_str().expect("a UTF-8 path"),
+            ],
+            &format!("{url}/posts/1"),
+            Duration::from_secs(30),
+        )
+        .await;
         JsonServer {
             url,
-            _child: child,
+            _server: server,
             _dir: dir,
         }
     }
@@ -247,51 +234,51 @@ pub async fn remote_differences(api: &Api, remote_url: &str, foreign_posts: &[u6
     let states = api.store.load(&keys).await.expect("states");
     let remote_id = |key: EntityKey| states.get(&key).and_then(|s| s.remote_id);
     let mut differences = Vec::new();
-    for post in &local_posts {
-        let key = EntityKey::post(id_of(post));
-        let Some(rid) = remote_id(key) else {
-            differences.push(format!("{key} has no remote id"));
-            continue;
-        };
-        let Some(remote) = remote_posts_by_id.get(&rid) else {
-            differences.push(format!("{key} (remote {rid}) is not on the remote"));
-            continue;
-        };
-        for field in ["userId", "title", "body"] {
-            if remote[field] != post[field] {
-                differences.push(format!(
-                    "{key} {field}: remote {} local {}",
-                    remote[field], post[field]
-                ));
+    let kinds = [
+        (
+            EntityKey::post as fn(u64) -> EntityKey,
+            &local_posts,
+            &remote_posts_by_id,
+            ["userId", "title", "body"],
+        ),
+        (
+            EntityKey::comment,
+            &local_comments,
+            &remote_comments_by_id,
+            ["name", "email", "body"],
+        ),
+    ];
+    for (key_of, locals, remotes_by_id, fields) in kinds {
+        for local in locals {
+            let key = key_of(id_of(local));
+            let Some(rid) = remote_id(key) else {
+                differences.push(format!("{key} has no remote id"));
+                continue;
+            };
+            let Some(remote) = remotes_by_id.get(&rid) else {
+                differences.push(format!("{key} (remote {rid}) is not on the remote"));
+                continue;
+            };
+            for field in fields {
+                if remote[field] != local[field] {
+                    differences.push(format!(
+                        "{key} {field}: remote {} local {}",
+                        remote[field], local[field]
+                    ));
+                }
             }
-        }
-    }
-    for comment in &local_comments {
-        let key = EntityKey::comment(id_of(comment));
-        let Some(rid) = remote_id(key) else {
-            differences.push(format!("{key} has no remote id"));
-            continue;
-        };
-        let Some(remote) = remote_comments_by_id.get(&rid) else {
-            differences.push(format!("{key} (remote {rid}) is not on the remote"));
-            continue;
-        };
-        for field in ["name", "email", "body"] {
-            if remote[field] != comment[field] {
-                differences.push(format!(
-                    "{key} {field}: remote {} local {}",
-                    remote[field], comment[field]
-                ));
+            if key.kind == EntityKind::Comment {
+                // On the remote a comment names its post by the post's remote id.
+                let post_rid = local["postId"]
+                    .as_u64()
+                    .and_then(|p| remote_id(EntityKey::post(p)));
+                if post_rid.is_none() || remote["postId"].as_u64() != post_rid {
+                    differences.push(format!(
+                        "{key} postId: remote {} local post's remote id {post_rid:?}",
+                        remote["postId"]
+                    ));
+                }
             }
-        }
-        let post_rid = comment["postId"]
-            .as_u64()
-            .and_then(|p| remote_id(EntityKey::post(p)));
-        if post_rid.is_none() || remote["postId"].as_u64() != post_rid {
-            differences.push(format!(
-                "{key} postId: remote {} local post's remote id {post_rid:?}",
-                remote["postId"]
-            ));
         }
     }
     if remote_posts.len() != local_posts.len() + foreign_posts.len() {
