@@ -469,7 +469,7 @@ async fn main() {
         );
     }
     if part("workload") {
-        figures.extend(sync::workload_figures(writes).await.figures);
+        figures.extend(sync::workload_figures(writes).await);
     }
     if part("rate") {
         figures.extend(sync::rate_limit_figures(8).await);

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::dynamodb::Event;
 use local_stack::pump::StreamReader;
-use placeholder_sync_tests::sync::{JsonServer, remote_config, remote_differences};
-use placeholder_sync_tests::{Api, sdk_config_at, start_moto};
-use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey, SequenceNumber};
+use placeholder_sync_tests::sync::{JsonServer, local_entities, remote_config, remote_differences};
+use placeholder_sync_tests::{Api, TestResponse, sdk_config_at, start_moto};
+use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey};
 use ps_core::model::Post;
 use ps_queue::{DeadLetterQueue, SqsQueue};
 use ps_remote::HttpRemote;
@@ -52,15 +52,6 @@ const SEGMENT_WRITES: usize = 1000;
 /// Segments run at once, each on its own moto server.
 const LANES: usize = 2;
 
-struct Sequencer(u64);
-
-impl Sequencer {
-    fn next(&mut self) -> SequenceNumber {
-        self.0 += 1;
-        format!("{:021}", self.0).parse().expect("21 digits")
-    }
-}
-
 /// What a benchmark's sync needs besides its queue and store: a client of the remote at a
 /// rate limit, and the dead-letter queue to park in.
 struct BenchSync {
@@ -99,27 +90,6 @@ fn prefix(what: &str) -> String {
         std::process::id(),
         rand::random::<u32>()
     )
-}
-
-/// The local copy as `(kind, id) → fields`.
-async fn local_entities(api: &Api) -> BTreeMap<EntityKey, Value> {
-    let mut all = BTreeMap::new();
-    for (path, key) in [
-        ("/posts", EntityKey::post as fn(u64) -> EntityKey),
-        ("/comments", EntityKey::comment),
-    ] {
-        for v in api
-            .get(path)
-            .await
-            .json()
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-        {
-            all.insert(key(v["id"].as_u64().expect("id")), v);
-        }
-    }
-    all
 }
 
 /// What the merge rules allow at least: one call per entity whose final local state differs
@@ -164,109 +134,12 @@ impl Workload {
     /// Makes at least `writes` more writes.
     async fn step(&mut self, api: &Api, writes: usize) {
         let target = self.done + writes;
-        let ok = |status: u16, what: &str| assert!(status < 300, "{what} answered {status}");
         while self.done < target {
             let done = self.done;
             let rng = &mut self.rng;
             let (posts, comments) = (&mut self.posts, &mut self.comments);
             let op_started = Instant::now();
-            let roll = rng.random_range(0..100);
-            match roll {
-                0..8 => {
-                    let r = api
-                        .write(
-                            "POST",
-                            "/posts",
-                            json!({"title": format!("new {done}"), "body": "b"}),
-                        )
-                        .await;
-                    ok(r.status, "create post");
-                    posts.push(r.json()["id"].as_u64().expect("id"));
-                    self.done += 1;
-                }
-                8..38 if !posts.is_empty() => {
-                    let id = posts[rng.random_range(0..posts.len())];
-                    let title = format!("t{}", rng.random_range(0..4));
-                    let r = api
-                        .write("PATCH", &format!("/posts/{id}"), json!({"title": title}))
-                        .await;
-                    ok(r.status, "update post");
-                    self.done += 1;
-                }
-                38..40 if posts.len() > 30 => {
-                    let id = posts.swap_remove(rng.random_range(0..posts.len()));
-                    let r = api
-                        .write("DELETE", &format!("/posts/{id}"), json!({}))
-                        .await;
-                    ok(r.status, "delete post");
-                    comments.retain(|(_, post)| *post != id);
-                    self.done += 1;
-                }
-                40..46 if !posts.is_empty() => {
-                    let post = posts[rng.random_range(0..posts.len())];
-                    let r = api
-                        .write(
-                            "POST",
-                            "/comments",
-                            json!({"postId": post, "name": "n", "email": "bench@example.com", "body": format!("c{done}")}),
-                        )
-                        .await;
-                    ok(r.status, "create comment");
-                    comments.push((r.json()["id"].as_u64().expect("id"), post));
-                    self.done += 1;
-                }
-                46..80 if !comments.is_empty() => {
-                    let (id, _) = comments[rng.random_range(0..comments.len())];
-                    let body = format!("b{}", rng.random_range(0..4));
-                    let r = api
-                        .write("PATCH", &format!("/comments/{id}"), json!({"body": body}))
-                        .await;
-                    ok(r.status, "update comment");
-                    self.done += 1;
-                }
-                80..88 if !comments.is_empty() => {
-                    let (id, _) = comments.swap_remove(rng.random_range(0..comments.len()));
-                    let r = api
-                        .write("DELETE", &format!("/comments/{id}"), json!({}))
-                        .await;
-                    ok(r.status, "delete comment");
-                    self.done += 1;
-                }
-                88..96 => {
-                    let r = api
-                        .write(
-                            "POST",
-                            "/posts",
-                            json!({"title": "short-lived", "body": "b"}),
-                        )
-                        .await;
-                    ok(r.status, "create post");
-                    let id = r.json()["id"].as_u64().expect("id");
-                    let r = api
-                        .write("DELETE", &format!("/posts/{id}"), json!({}))
-                        .await;
-                    ok(r.status, "delete new post");
-                    self.done += 2;
-                }
-                96..100 => {
-                    // Back to what the remote holds: merged away if nothing else changed it.
-                    let original =
-                        &self.fixture_posts[rng.random_range(0..self.fixture_posts.len())];
-                    if posts.contains(&original.id) {
-                        let r = api
-                            .write(
-                                "PUT",
-                                &format!("/posts/{}", original.id),
-                                json!({"title": original.title, "body": original.body}),
-                            )
-                            .await;
-                        ok(r.status, "revert post");
-                        self.done += 1;
-                    }
-                }
-                _ => {}
-            }
-            let label = match roll {
+            let op = match rng.random_range(0..100) {
                 0..8 => "create post",
                 8..38 => "update post",
                 38..40 => "delete post",
@@ -276,7 +149,72 @@ impl Workload {
                 88..96 => "create+delete post",
                 _ => "revert post",
             };
-            let entry = self.timings.entry(label).or_default();
+            // A write the workload's state depends on: it must succeed.
+            let write = |method: &'static str, path: String, body: Value| async move {
+                let r = api.write(method, &path, body).await;
+                assert!(
+                    r.status < 300,
+                    "{op}: {method} {path} answered {}",
+                    r.status
+                );
+                r
+            };
+            let id_of = |r: TestResponse| r.json()["id"].as_u64().expect("id");
+            match op {
+                "create post" => {
+                    let body = json!({"title": format!("new {done}"), "body": "b"});
+                    posts.push(id_of(write("POST", "/posts".into(), body).await));
+                    self.done += 1;
+                }
+                "update post" if !posts.is_empty() => {
+                    let id = posts[rng.random_range(0..posts.len())];
+                    let title = format!("t{}", rng.random_range(0..4));
+                    write("PATCH", format!("/posts/{id}"), json!({"title": title})).await;
+                    self.done += 1;
+                }
+                "delete post" if posts.len() > 30 => {
+                    let id = posts.swap_remove(rng.random_range(0..posts.len()));
+                    write("DELETE", format!("/posts/{id}"), json!({})).await;
+                    comments.retain(|(_, post)| *post != id);
+                    self.done += 1;
+                }
+                "create comment" if !posts.is_empty() => {
+                    let post = posts[rng.random_range(0..posts.len())];
+                    let body = json!({"postId": post, "name": "n", "email": "bench@example.com", "body": format!("c{done}")});
+                    let id = id_of(write("POST", "/comments".into(), body).await);
+                    comments.push((id, post));
+                    self.done += 1;
+                }
+                "update comment" if !comments.is_empty() => {
+                    let (id, _) = comments[rng.random_range(0..comments.len())];
+                    let body = format!("b{}", rng.random_range(0..4));
+                    write("PATCH", format!("/comments/{id}"), json!({"body": body})).await;
+                    self.done += 1;
+                }
+                "delete comment" if !comments.is_empty() => {
+                    let (id, _) = comments.swap_remove(rng.random_range(0..comments.len()));
+                    write("DELETE", format!("/comments/{id}"), json!({})).await;
+                    self.done += 1;
+                }
+                "create+delete post" => {
+                    let body = json!({"title": "short-lived", "body": "b"});
+                    let id = id_of(write("POST", "/posts".into(), body).await);
+                    write("DELETE", format!("/posts/{id}"), json!({})).await;
+                    self.done += 2;
+                }
+                "revert post" => {
+                    // Back to what the remote holds: merged away if nothing else changed it.
+                    let original =
+                        &self.fixture_posts[rng.random_range(0..self.fixture_posts.len())];
+                    if posts.contains(&original.id) {
+                        let body = json!({"title": original.title, "body": original.body});
+                        write("PUT", format!("/posts/{}", original.id), body).await;
+                        self.done += 1;
+                    }
+                }
+                _ => {}
+            }
+            let entry = self.timings.entry(op).or_default();
             entry.0 += 1;
             entry.1 += op_started.elapsed();
         }
@@ -397,13 +335,9 @@ async fn segment(sdk: &aws_config::SdkConfig, writes: usize, seed: u64) -> Segme
     result
 }
 
-pub struct WorkloadResult {
-    pub figures: Vec<Figure>,
-}
-
 /// `writes` random API writes in segments of [`SEGMENT_WRITES`], run on [`LANES`] moto
 /// servers at once (moto is single-threaded; each server gets a core).
-pub async fn workload_figures(writes: usize) -> WorkloadResult {
+pub async fn workload_figures(writes: usize) -> Vec<Figure> {
     let segments = writes.div_ceil(SEGMENT_WRITES);
     let lanes: Vec<_> = (0..LANES)
         .map(|lane| async move {
@@ -474,7 +408,7 @@ pub async fn workload_figures(writes: usize) -> WorkloadResult {
         + rru as f64 * price::DYNAMODB_RRU;
     let per_million = cost / changes as f64 * 1e6;
 
-    let figures = vec![
+    vec![
         Figure {
             key: "remote_calls_ratio",
             what: format!(
@@ -517,8 +451,7 @@ pub async fn workload_figures(writes: usize) -> WorkloadResult {
             unit: "USD",
             bound: Bound::None,
         },
-    ];
-    WorkloadResult { figures }
+    ]
 }
 
 /// A remote that answers at once and records when each request arrived.
@@ -577,7 +510,6 @@ pub async fn rate_limit_figures(seconds: u32) -> Vec<Figure> {
         let store = counted_store(&sdk, &counter).await;
         let queue = counted_sqs(&sdk, &counter, &prefix(&format!("rate{limit}"))).await;
         let entities = u64::from(limit * seconds);
-        let mut sequence = Sequencer(0);
         let events: Vec<ChangeEvent> = (1..=entities)
             .map(|id| ChangeEvent {
                 key: EntityKey::post(id),
@@ -590,7 +522,7 @@ pub async fn rate_limit_figures(seconds: u32) -> Vec<Figure> {
                     body: "b".into(),
                 })),
                 version: 1,
-                sequence: sequence.next(),
+                sequence: format!("{id:021}").parse().expect("21 digits"),
                 event_id: format!("rate-{limit}-{id}"),
             })
             .collect();

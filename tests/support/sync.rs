@@ -1,6 +1,6 @@
 //! The import → stream → capture → queue → sync → remote path, over moto and a real remote.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -209,13 +209,31 @@ pub async fn assert_remote_equals_local(p: &Pipeline, foreign_posts: &[u64]) {
     assert!(differences.is_empty(), "{differences:#?}");
 }
 
+/// The local copy, through the API, as `(kind, id) → fields`.
+pub async fn local_entities(api: &Api) -> BTreeMap<EntityKey, Value> {
+    let mut all = BTreeMap::new();
+    for (path, key) in [
+        ("/posts", EntityKey::post as fn(u64) -> EntityKey),
+        ("/comments", EntityKey::comment),
+    ] {
+        for v in api
+            .get(path)
+            .await
+            .json()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            all.insert(key(v["id"].as_u64().expect("id")), v);
+        }
+    }
+    all
+}
+
 /// Where the remote differs from the local copy (ids mapped through the sync state), apart
 /// from `foreign_posts`, put there by someone else. Empty when they are equal.
 pub async fn remote_differences(api: &Api, remote_url: &str, foreign_posts: &[u64]) -> Vec<String> {
-    let local_posts = api.get("/posts").await.json();
-    let local_comments = api.get("/comments").await.json();
-    let local_posts = local_posts.as_array().cloned().unwrap_or_default();
-    let local_comments = local_comments.as_array().cloned().unwrap_or_default();
+    let locals = local_entities(api).await;
     let remote_posts = remote_list(remote_url, "/posts").await;
     let remote_comments = remote_list(remote_url, "/comments").await;
     let index = |list: &[Value]| -> HashMap<u64, Value> {
@@ -225,75 +243,62 @@ pub async fn remote_differences(api: &Api, remote_url: &str, foreign_posts: &[u6
     };
     let (remote_posts_by_id, remote_comments_by_id) =
         (index(&remote_posts), index(&remote_comments));
-    let id_of = |v: &Value| v["id"].as_u64().unwrap_or_default();
-    let keys: Vec<EntityKey> = local_posts
-        .iter()
-        .map(|p| EntityKey::post(id_of(p)))
-        .chain(local_comments.iter().map(|c| EntityKey::comment(id_of(c))))
-        .collect();
+    let keys: Vec<EntityKey> = locals.keys().copied().collect();
     let states = api.store.load(&keys).await.expect("states");
     let remote_id = |key: EntityKey| states.get(&key).and_then(|s| s.remote_id);
     let mut differences = Vec::new();
-    let kinds = [
-        (
-            EntityKey::post as fn(u64) -> EntityKey,
-            &local_posts,
-            &remote_posts_by_id,
-            ["userId", "title", "body"],
-        ),
-        (
-            EntityKey::comment,
-            &local_comments,
-            &remote_comments_by_id,
-            ["name", "email", "body"],
-        ),
-    ];
-    for (key_of, locals, remotes_by_id, fields) in kinds {
-        for local in locals {
-            let key = key_of(id_of(local));
-            let Some(rid) = remote_id(key) else {
-                differences.push(format!("{key} has no remote id"));
-                continue;
-            };
-            let Some(remote) = remotes_by_id.get(&rid) else {
-                differences.push(format!("{key} (remote {rid}) is not on the remote"));
-                continue;
-            };
-            for field in fields {
-                if remote[field] != local[field] {
-                    differences.push(format!(
-                        "{key} {field}: remote {} local {}",
-                        remote[field], local[field]
-                    ));
-                }
+    for (&key, local) in &locals {
+        let (remotes_by_id, fields) = match key.kind {
+            EntityKind::Post => (&remote_posts_by_id, ["userId", "title", "body"]),
+            EntityKind::Comment => (&remote_comments_by_id, ["name", "email", "body"]),
+        };
+        let Some(rid) = remote_id(key) else {
+            differences.push(format!("{key} has no remote id"));
+            continue;
+        };
+        let Some(remote) = remotes_by_id.get(&rid) else {
+            differences.push(format!("{key} (remote {rid}) is not on the remote"));
+            continue;
+        };
+        for field in fields {
+            if remote[field] != local[field] {
+                differences.push(format!(
+                    "{key} {field}: remote {} local {}",
+                    remote[field], local[field]
+                ));
             }
-            if key.kind == EntityKind::Comment {
-                // On the remote a comment names its post by the post's remote id.
-                let post_rid = local["postId"]
-                    .as_u64()
-                    .and_then(|p| remote_id(EntityKey::post(p)));
-                if post_rid.is_none() || remote["postId"].as_u64() != post_rid {
-                    differences.push(format!(
-                        "{key} postId: remote {} local post's remote id {post_rid:?}",
-                        remote["postId"]
-                    ));
-                }
+        }
+        if key.kind == EntityKind::Comment {
+            // On the remote a comment names its post by the post's remote id.
+            let post_rid = local["postId"]
+                .as_u64()
+                .and_then(|p| remote_id(EntityKey::post(p)));
+            if post_rid.is_none() || remote["postId"].as_u64() != post_rid {
+                differences.push(format!(
+                    "{key} postId: remote {} local post's remote id {post_rid:?}",
+                    remote["postId"]
+                ));
             }
         }
     }
-    if remote_posts.len() != local_posts.len() + foreign_posts.len() {
+    let local_count = |kind| locals.keys().filter(|k| k.kind == kind).count();
+    let (local_posts, local_comments) = (
+        local_count(EntityKind::Post),
+        local_count(EntityKind::Comment),
+    );
+    if remote_posts.len() != local_posts + foreign_posts.len() {
         differences.push(format!(
             "post count: remote {} local {} (+{} foreign)",
             remote_posts.len(),
-            local_posts.len(),
+            local_posts,
             foreign_posts.len()
         ));
     }
-    if remote_comments.len() != local_comments.len() {
+    if remote_comments.len() != local_comments {
         differences.push(format!(
             "comment count: remote {} local {}",
             remote_comments.len(),
-            local_comments.len()
+            local_comments
         ));
     }
     differences
