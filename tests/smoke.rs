@@ -47,6 +47,26 @@ async fn the_api_works_through_the_gateway_and_cargo_lambda_watch() {
     assert_eq!(unauthorised.status(), StatusCode::UNAUTHORIZED);
     assert!(unauthorised.headers().contains_key("www-authenticate"));
 
+    // Rejected writes first, transactional ones among them (moto rolls a cancelled
+    // transaction back in a way that used to stall the stream pump for good): none of them
+    // may reach the remote, and every write after them must.
+    let missing_post = http
+        .post(url("/posts/999999/comments"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "n", "email": "smoke@example.com", "body": "orphan"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing_post.status(), StatusCode::NOT_FOUND);
+    let stale_delete = http
+        .delete(url("/posts/1"))
+        .bearer_auth(&token)
+        .header("if-match", "\"999\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale_delete.status(), StatusCode::PRECONDITION_FAILED);
+
     let created = http
         .post(url("/posts"))
         .bearer_auth(&token)
@@ -159,6 +179,29 @@ async fn the_api_works_through_the_gateway_and_cargo_lambda_watch() {
         .await
         .unwrap();
     assert_eq!(status["entities"]["failed"], 0, "{status}");
+    assert_eq!(
+        status["entities"]["waiting"], 0,
+        "nothing rejected is waiting: {status}"
+    );
+    assert_eq!(status["queue"]["captureFailed"], 0, "{status}");
+    let orphans: Vec<Value> = http
+        .get(format!("{remote}/comments?body=orphan"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(orphans.is_empty(), "a rejected comment reached the remote");
+    assert_eq!(
+        http.get(format!("{remote}/posts/1"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK,
+        "a rejected delete reached the remote"
+    );
     assert!(
         status["entities"]["synced"].as_u64().unwrap() >= 602,
         "{status}"

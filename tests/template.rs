@@ -153,3 +153,19 @@ async fn every_template_route_is_served_by_its_function() {
         );
     }
 }
+
+/// The local event source mapping (`make up`'s pump) gives up when the template's does.
+#[test]
+fn the_local_stream_mapping_retries_as_the_template_says() {
+    let template = template();
+    let stream = &template["Resources"]["CaptureFunction"]["Properties"]["Events"]["EntitiesStream"]
+        ["Properties"];
+    assert_eq!(
+        stream["MaximumRetryAttempts"].as_u64(),
+        Some(u64::from(local_stack::pump::MAX_RETRY_ATTEMPTS))
+    );
+    assert_eq!(
+        stream["BatchSize"].as_i64(),
+        Some(i64::from(local_stack::pump::BATCH_SIZE))
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::dynamodb::Event;
-use local_stack::pump::StreamReader;
+use local_stack::stream::StreamReader;
 use placeholder_sync_tests::sync::{JsonServer, local_entities, remote_config, remote_differences};
 use placeholder_sync_tests::{Api, TestResponse, sdk_config_at, start_moto};
 use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey};

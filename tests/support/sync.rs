@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use local_stack::pump::StreamReader;
+use local_stack::stream::StreamReader;
 use ps_core::change::{EntityKey, EntityKind};
 use ps_core::merge::SyncState;
 use ps_core::ports::SyncStateStore;

@@ -118,7 +118,10 @@ fn failure_at(sequence: Option<&String>) -> DynamoDbEventResponse {
 pub async fn handle(event: Event, sink: &dyn ChangeSink) -> DynamoDbEventResponse {
     let mut events = Vec::new();
     let mut sequences = Vec::new();
-    let mut first_bad: Option<&String> = None;
+    // The first record that cannot be captured, by its sequence number: the point the
+    // stream retries from. A record without one is named by none, which Lambda takes as a
+    // failure of the whole batch (never as success, which would drop the rest).
+    let mut first_bad: Option<Option<&String>> = None;
     for record in &event.records {
         match change_event(record) {
             Ok(Some(e)) => {
@@ -128,18 +131,16 @@ pub async fn handle(event: Event, sink: &dyn ChangeSink) -> DynamoDbEventRespons
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(error = %e, "stream record not captured");
-                first_bad = record.change.sequence_number.as_ref();
+                first_bad = Some(record.change.sequence_number.as_ref());
                 break;
             }
         }
     }
     let response = match sink.send(&events).await {
-        Ok(failed) => match failed.first() {
-            Some(&i) => failure_at(sequences[i].as_ref()),
-            None => match first_bad {
-                Some(seq) => failure_at(Some(seq)),
-                None => DynamoDbEventResponse::default(),
-            },
+        Ok(failed) => match (failed.first(), first_bad) {
+            (Some(&i), _) => failure_at(sequences[i].as_ref()),
+            (None, Some(seq)) => failure_at(seq),
+            (None, None) => DynamoDbEventResponse::default(),
         },
         Err(e) => {
             tracing::error!(error = %e, "changes not enqueued");

@@ -1,9 +1,12 @@
 //! What AWS provides around the functions, done locally: API Gateway's routing and event
-//! shape (from the same `template.yaml` that deploys), and table set-up on the emulator.
+//! shape (from the same `template.yaml` that deploys), the stream's event source mapping, the
+//! schedule, and table and queue set-up on the emulator.
 
 pub mod gateway;
 pub mod pump;
 pub mod routes;
+pub mod scheduler;
+pub mod stream;
 pub mod wait;
 
 #[derive(Debug, thiserror::Error)]

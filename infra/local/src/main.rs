@@ -48,6 +48,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .await?;
             println!("CHANGE_QUEUE_URL={}", urls.changes);
             println!("DEAD_LETTER_QUEUE_URL={}", urls.dead_letters);
+            if let Some(url) = urls.capture_failures {
+                println!("CAPTURE_FAILURE_QUEUE_URL={url}");
+            }
         }
         "pump" => {
             let config = aws_config::load_from_env().await;
@@ -56,7 +59,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|_| LocalError::Config("ENTITIES_TABLE is not set".into()))?;
             let region = var("AWS_REGION", "us-east-1");
             let invoke = var("LAMBDA_INVOKE_URL", "http://127.0.0.1:9000");
-            local_stack::pump::run(client, &table, &invoke, "capture", &region).await?;
+            // The template's on-failure destination: where the mapping reports what it gave up on.
+            let on_failure = std::env::var("CAPTURE_FAILURE_QUEUE_URL")
+                .ok()
+                .map(|queue_url| local_stack::pump::OnFailure {
+                    client: aws_sdk_sqs::Client::new(&config),
+                    queue_url,
+                });
+            local_stack::pump::run(client, &table, &invoke, "capture", &region, on_failure).await?;
         }
         "scheduler" => {
             let seconds: u64 = var("SYNC_INTERVAL", "30")
@@ -65,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let region = var("AWS_REGION", "us-east-1");
             let invoke = var("LAMBDA_INVOKE_URL", "http://127.0.0.1:9000");
             let every = std::time::Duration::from_secs(seconds.max(1));
-            local_stack::pump::schedule(&invoke, "sync", every, &region).await?;
+            local_stack::scheduler::schedule(&invoke, "sync", every, &region).await?;
         }
         "hash-password" => {
             let mut password = String::new();

@@ -1,165 +1,171 @@
-//! A local stand-in for the Lambda event source mapping on the entities table's stream:
-//! polls DynamoDB Streams, hands each batch to the capture function (through the Lambda
-//! Invoke API) in the DynamoDB stream event shape, and, like the mapping with
-//! `ReportBatchItemFailures`, retries from the first record the function reports as failed.
+//! A local stand-in for the Lambda event source mapping on the entities table's stream, as
+//! the template configures it (`ReportBatchItemFailures`, `BisectBatchOnFunctionError`,
+//! `MaximumRetryAttempts`, an on-failure queue): polls the stream, hands each batch to the
+//! capture function through the Lambda Invoke API, goes on after the records it accepted,
+//! retries from the first record it reports as failed, and after the last retry sends the
+//! batch's description to the on-failure queue and moves past it.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::Client;
-use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use serde_json::{Value, json};
 
 use crate::LocalError;
+use crate::stream::{StreamReader, event_record, sequence_of};
 
 const POLL: Duration = Duration::from_millis(500);
+/// The template's `BatchSize`.
+pub const BATCH_SIZE: i32 = 100;
+/// The template's `MaximumRetryAttempts`: retries of a failing batch before it is given up.
+pub const MAX_RETRY_ATTEMPTS: u32 = 10;
 
-fn sdk<E: std::error::Error + 'static>(e: E) -> LocalError {
-    LocalError::Config(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string())
+/// What the function answered for a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// No batch item failures.
+    Accepted,
+    /// A batch item failure naming this record (`None`: no usable identifier, which Lambda
+    /// takes as a failure of the whole batch).
+    FailedFrom(Option<String>),
+    /// The function returned an error (or an answer that is not a response).
+    Error,
+    /// The function could not be invoked (not started yet): not an attempt.
+    Unreachable,
 }
 
-/// The Lambda event record for a stream record.
-pub fn event_record(record: &Record, stream_arn: &str, region: &str) -> Value {
-    let change = record.dynamodb();
-    let image = |m: Option<&HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>| {
-        m.map(|m| serde_json::to_value(serde_dynamo::Item::from(m.clone())).unwrap_or(Value::Null))
-            .unwrap_or(Value::Null)
+/// What the mapping does with a shard after an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The first `n` records are done: read on after them.
+    Advance(usize),
+    /// Read again from the same record.
+    Retry,
+    /// Retries are exhausted: the first `n` records go to the on-failure destination and
+    /// reading goes on after them.
+    GiveUp(usize),
+}
+
+/// A shard's failures at its current record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retrying {
+    /// Failed invocations starting at the current record.
+    pub attempts: u32,
+    /// The batch size now (halved on each whole-batch failure, as bisecting does).
+    pub limit: i32,
+}
+
+impl Default for Retrying {
+    fn default() -> Self {
+        Retrying {
+            attempts: 0,
+            limit: BATCH_SIZE,
+        }
+    }
+}
+
+/// The mapping's rule: given the batch's sequence numbers and the function's answer, what
+/// happens next, and the shard's retry state after it.
+pub fn decide(sequences: &[&str], answer: &Answer, state: &mut Retrying) -> Step {
+    let failed_at = match answer {
+        Answer::Unreachable => return Step::Retry,
+        Answer::Accepted => {
+            *state = Retrying::default();
+            return Step::Advance(sequences.len());
+        }
+        Answer::FailedFrom(Some(id)) => sequences.iter().position(|s| s == id),
+        Answer::FailedFrom(None) | Answer::Error => None,
     };
-    let mut dynamodb = json!({
-        "ApproximateCreationDateTime": change.and_then(|c| c.approximate_creation_date_time()).map(|t| t.secs()).unwrap_or(0),
-        "Keys": image(change.and_then(|c| c.keys.as_ref())),
-        "SequenceNumber": change.and_then(|c| c.sequence_number()),
-        "SizeBytes": change.and_then(|c| c.size_bytes()).unwrap_or(0),
-        "StreamViewType": change.and_then(|c| c.stream_view_type()).map(|v| v.as_str().to_owned()),
-    });
-    let new_image = image(change.and_then(|c| c.new_image.as_ref()));
-    if !new_image.is_null() {
-        dynamodb["NewImage"] = new_image;
+    match failed_at {
+        // Progress: the records before the failed one are done; it starts the next batch,
+        // having failed once.
+        Some(i) if i > 0 => {
+            *state = Retrying {
+                attempts: 1,
+                limit: BATCH_SIZE,
+            };
+            Step::Advance(i)
+        }
+        // The first record failed: it alone is given up when retries run out.
+        Some(_) => {
+            state.attempts += 1;
+            if state.attempts > MAX_RETRY_ATTEMPTS {
+                *state = Retrying::default();
+                Step::GiveUp(1)
+            } else {
+                Step::Retry
+            }
+        }
+        // The whole batch failed: bisect, so the bad record ends up alone.
+        None => {
+            state.attempts += 1;
+            state.limit = (state.limit / 2).max(1);
+            if state.attempts > MAX_RETRY_ATTEMPTS {
+                *state = Retrying::default();
+                Step::GiveUp(sequences.len())
+            } else {
+                Step::Retry
+            }
+        }
     }
-    let old_image = image(change.and_then(|c| c.old_image.as_ref()));
-    if !old_image.is_null() {
-        dynamodb["OldImage"] = old_image;
+}
+
+/// The function's answer, from the Invoke API's response.
+async fn answer_of(response: Result<reqwest::Response, reqwest::Error>) -> Answer {
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "capture not reachable; retrying the batch");
+            return Answer::Unreachable;
+        }
+    };
+    if !response.status().is_success() || response.headers().contains_key("x-amz-function-error") {
+        tracing::warn!(status = %response.status(), "capture failed; retrying the batch");
+        return Answer::Error;
     }
+    let Ok(body) = response.json::<Value>().await else {
+        return Answer::Error;
+    };
+    match body.get("batchItemFailures").and_then(Value::as_array) {
+        None => Answer::Accepted,
+        Some(failures) if failures.is_empty() => Answer::Accepted,
+        Some(failures) => Answer::FailedFrom(
+            failures[0]["itemIdentifier"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        ),
+    }
+}
+
+/// The on-failure record Lambda sends for a stream batch it gave up on.
+fn on_failure_record(
+    stream_arn: &str,
+    shard: &str,
+    first: Option<&str>,
+    last: Option<&str>,
+    size: usize,
+) -> Value {
     json!({
-        "eventID": record.event_id(),
-        "eventName": record.event_name().map(|n| n.as_str().to_owned()),
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": region,
-        "dynamodb": dynamodb,
-        "eventSourceARN": stream_arn,
+        "requestContext": {
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": MAX_RETRY_ATTEMPTS + 1,
+        },
+        "version": "1.0",
+        "DDBStreamBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": first,
+            "endSequenceNumber": last,
+            "batchSize": size,
+            "streamArn": stream_arn,
+        }
     })
 }
 
-/// Reads a table's stream, shard by shard, from the start (TRIM_HORIZON).
-pub struct StreamReader {
-    client: Client,
-    stream_arn: String,
-    /// Shard id → the iterator to read next (`None` once a closed shard is read out).
-    shards: HashMap<String, Option<String>>,
-}
-
-impl StreamReader {
-    pub async fn open(client: Client, table: &str) -> Result<Self, LocalError> {
-        let streams = client
-            .list_streams()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(sdk)?;
-        let stream_arn = streams
-            .streams()
-            .first()
-            .and_then(|s| s.stream_arn())
-            .ok_or_else(|| LocalError::Config(format!("table {table} has no stream")))?
-            .to_owned();
-        Ok(StreamReader {
-            client,
-            stream_arn,
-            shards: HashMap::new(),
-        })
-    }
-
-    pub fn stream_arn(&self) -> &str {
-        &self.stream_arn
-    }
-
-    async fn discover_shards(&mut self) -> Result<(), LocalError> {
-        let description = self
-            .client
-            .describe_stream()
-            .stream_arn(&self.stream_arn)
-            .send()
-            .await
-            .map_err(sdk)?;
-        for shard in description
-            .stream_description()
-            .map(|d| d.shards())
-            .unwrap_or_default()
-        {
-            let Some(id) = shard.shard_id() else { continue };
-            if self.shards.contains_key(id) {
-                continue;
-            }
-            let iterator = self
-                .client
-                .get_shard_iterator()
-                .stream_arn(&self.stream_arn)
-                .shard_id(id)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await
-                .map_err(sdk)?
-                .shard_iterator;
-            self.shards.insert(id.to_owned(), iterator);
-        }
-        Ok(())
-    }
-
-    /// The next records of one shard (up to 100), if it has any.
-    pub async fn read_shard(&mut self, shard: &str) -> Result<Vec<Record>, LocalError> {
-        let Some(Some(iterator)) = self.shards.get(shard).cloned() else {
-            return Ok(Vec::new());
-        };
-        let out = self
-            .client
-            .get_records()
-            .shard_iterator(iterator)
-            .limit(100)
-            .send()
-            .await
-            .map_err(sdk)?;
-        self.shards
-            .insert(shard.to_owned(), out.next_shard_iterator);
-        Ok(out.records.unwrap_or_default())
-    }
-
-    /// The shards known now (newly split ones included).
-    pub async fn shard_ids(&mut self) -> Result<Vec<String>, LocalError> {
-        self.discover_shards().await?;
-        let mut ids: Vec<String> = self.shards.keys().cloned().collect();
-        ids.sort();
-        Ok(ids)
-    }
-
-    /// Everything new on the stream, as a Lambda DynamoDB stream event (`{"Records": [...]}`).
-    pub async fn read_event(&mut self, region: &str) -> Result<Value, LocalError> {
-        let mut records = Vec::new();
-        for shard in self.shard_ids().await? {
-            loop {
-                let batch = self.read_shard(&shard).await?;
-                if batch.is_empty() {
-                    break;
-                }
-                records.extend(
-                    batch
-                        .iter()
-                        .map(|r| event_record(r, &self.stream_arn, region)),
-                );
-            }
-        }
-        Ok(json!({ "Records": records }))
-    }
+/// Where the mapping sends what it gave up on.
+pub struct OnFailure {
+    pub client: aws_sdk_sqs::Client,
+    pub queue_url: String,
 }
 
 /// Polls the table's stream for ever, invoking `function` at `invoke_base`.
@@ -169,6 +175,7 @@ pub async fn run(
     invoke_base: &str,
     function: &str,
     region: &str,
+    on_failure: Option<OnFailure>,
 ) -> Result<(), LocalError> {
     let mut reader = StreamReader::open(client, table).await?;
     let http = reqwest::Client::builder()
@@ -176,15 +183,12 @@ pub async fn run(
         .build()
         .map_err(|e| LocalError::Config(e.to_string()))?;
     let url = format!("{invoke_base}/2015-03-31/functions/{function}/invocations");
-    // Records handed over but not yet accepted by the function, per shard.
-    let mut pending: HashMap<String, Vec<Record>> = HashMap::new();
+    let mut retrying: HashMap<String, Retrying> = HashMap::new();
     tracing::info!(stream_arn = %reader.stream_arn(), "pumping the stream");
     loop {
         for shard in reader.shard_ids().await? {
-            let batch = pending.entry(shard.clone()).or_default();
-            if batch.is_empty() {
-                *batch = reader.read_shard(&shard).await?;
-            }
+            let state = retrying.entry(shard.clone()).or_default();
+            let batch = reader.read_shard(&shard, state.limit).await?;
             if batch.is_empty() {
                 continue;
             }
@@ -192,69 +196,114 @@ pub async fn run(
                 .iter()
                 .map(|r| event_record(r, reader.stream_arn(), region))
                 .collect();
-            match http
-                .post(&url)
-                .json(&json!({ "Records": records }))
-                .send()
-                .await
-            {
-                Ok(r)
-                    if r.status().is_success()
-                        && !r.headers().contains_key("x-amz-function-error") =>
-                {
-                    let body: Value = r.json().await.unwrap_or(Value::Null);
-                    match body["batchItemFailures"][0]["itemIdentifier"].as_str() {
-                        None => batch.clear(),
-                        Some(sequence) => {
-                            tracing::warn!(%sequence, "capture reported a failure; retrying from there");
-                            let from = batch.iter().position(|r| {
-                                r.dynamodb().and_then(|d| d.sequence_number()) == Some(sequence)
-                            });
-                            batch.drain(..from.unwrap_or(0));
-                        }
+            let answer = answer_of(
+                http.post(&url)
+                    .json(&json!({ "Records": records }))
+                    .send()
+                    .await,
+            )
+            .await;
+            let sequences: Vec<&str> = batch.iter().filter_map(sequence_of).collect();
+            match decide(&sequences, &answer, state) {
+                Step::Retry => {
+                    tracing::warn!(
+                        ?answer,
+                        attempts = state.attempts,
+                        "capture did not take the batch; retrying"
+                    )
+                }
+                Step::Advance(n) => {
+                    if let Some(last) = sequences.get(n.wrapping_sub(1)) {
+                        reader.accept(&shard, last);
                     }
                 }
-                Ok(r) => tracing::warn!(status = %r.status(), "capture failed; retrying the batch"),
-                Err(e) => tracing::warn!(error = %e, "capture not reachable; retrying the batch"),
+                Step::GiveUp(n) => {
+                    let (first, last) = (sequences.first().copied(), sequences.get(n - 1).copied());
+                    tracing::error!(
+                        ?first,
+                        ?last,
+                        records = n,
+                        "retries exhausted: the batch goes to the on-failure queue"
+                    );
+                    if let Some(dest) = &on_failure {
+                        let record = on_failure_record(reader.stream_arn(), &shard, first, last, n);
+                        let sent = dest
+                            .client
+                            .send_message()
+                            .queue_url(&dest.queue_url)
+                            .message_body(record.to_string())
+                            .send()
+                            .await;
+                        if let Err(e) = sent {
+                            // As Lambda does when its destination fails: the batch is retried.
+                            tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "on-failure queue refused the record; retrying the batch");
+                            continue;
+                        }
+                    }
+                    if let Some(last) = last {
+                        reader.accept(&shard, last);
+                    }
+                }
             }
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
-/// A local stand-in for the EventBridge schedule: invokes `function` every `interval` with
-/// the scheduled event shape.
-pub async fn schedule(
-    invoke_base: &str,
-    function: &str,
-    interval: Duration,
-    region: &str,
-) -> Result<(), LocalError> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(900))
-        .build()
-        .map_err(|e| LocalError::Config(e.to_string()))?;
-    let url = format!("{invoke_base}/2015-03-31/functions/{function}/invocations");
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let event = json!({
-            "version": "0",
-            "id": format!("local-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": "000000000000",
-            "time": "1970-01-01T00:00:00Z",
-            "region": region,
-            "resources": [format!("arn:aws:events:{region}:000000000000:rule/placeholder-sync-local")],
-            "detail": {}
-        });
-        match http.post(&url).json(&event).send().await {
-            Ok(r) => {
-                tracing::info!(status = %r.status(), reply = %r.text().await.unwrap_or_default(), "scheduled sync")
-            }
-            Err(e) => tracing::warn!(error = %e, "scheduled sync not reachable"),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEQ: [&str; 4] = ["1", "2", "3", "4"];
+
+    #[test]
+    fn an_accepted_batch_advances_past_its_last_record() {
+        let mut state = Retrying::default();
+        assert_eq!(
+            decide(&SEQ, &Answer::Accepted, &mut state),
+            Step::Advance(4)
+        );
+        assert_eq!(state, Retrying::default());
+    }
+
+    #[test]
+    fn a_failure_in_the_middle_accepts_the_records_before_it() {
+        let mut state = Retrying::default();
+        let answer = Answer::FailedFrom(Some("3".into()));
+        assert_eq!(decide(&SEQ, &answer, &mut state), Step::Advance(2));
+        assert_eq!(state.attempts, 1);
+    }
+
+    #[test]
+    fn a_failure_without_identifier_fails_the_whole_batch_and_bisects() {
+        for answer in [
+            Answer::FailedFrom(None),
+            Answer::FailedFrom(Some("unknown".into())),
+            Answer::Error,
+        ] {
+            let mut state = Retrying::default();
+            assert_eq!(decide(&SEQ, &answer, &mut state), Step::Retry, "{answer:?}");
+            assert_eq!((state.attempts, state.limit), (1, BATCH_SIZE / 2));
         }
+    }
+
+    #[test]
+    fn a_record_that_keeps_failing_is_given_up_alone_after_the_last_retry() {
+        let mut state = Retrying::default();
+        let answer = Answer::FailedFrom(Some("1".into()));
+        for _ in 0..MAX_RETRY_ATTEMPTS {
+            assert_eq!(decide(&SEQ, &answer, &mut state), Step::Retry);
+        }
+        assert_eq!(decide(&SEQ, &answer, &mut state), Step::GiveUp(1));
+        assert_eq!(state, Retrying::default());
+    }
+
+    #[test]
+    fn an_unreachable_function_is_no_attempt() {
+        let mut state = Retrying::default();
+        for _ in 0..100 {
+            assert_eq!(decide(&SEQ, &Answer::Unreachable, &mut state), Step::Retry);
+        }
+        assert_eq!(state.attempts, 0);
     }
 }

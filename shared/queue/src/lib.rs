@@ -44,16 +44,20 @@ impl From<QueueError> for PortError {
 pub struct QueueUrls {
     pub changes: String,
     pub dead_letters: String,
+    /// Where the stream's event source mapping reports the batches it gave up on (the
+    /// template's on-failure destination); counted by the status when known.
+    pub capture_failures: Option<String>,
 }
 
 impl QueueUrls {
-    /// `CHANGE_QUEUE_URL` and `DEAD_LETTER_QUEUE_URL`.
+    /// `CHANGE_QUEUE_URL`, `DEAD_LETTER_QUEUE_URL` and, if set, `CAPTURE_FAILURE_QUEUE_URL`.
     pub fn from_env() -> Result<Self, QueueError> {
         let var =
             |n: &str| std::env::var(n).map_err(|_| QueueError::Config(format!("{n} is not set")));
         Ok(QueueUrls {
             changes: var("CHANGE_QUEUE_URL")?,
             dead_letters: var("DEAD_LETTER_QUEUE_URL")?,
+            capture_failures: std::env::var("CAPTURE_FAILURE_QUEUE_URL").ok(),
         })
     }
 }
@@ -65,6 +69,9 @@ pub struct QueueCounts {
     pub queued: u64,
     pub in_flight: u64,
     pub dead_lettered: u64,
+    /// Stream batches change capture never took (retries exhausted): changes that did not
+    /// reach the queue. Anything but 0 needs an operator.
+    pub capture_failed: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -127,10 +134,18 @@ impl SqsQueue {
     pub async fn counts(&self) -> Result<QueueCounts, QueueError> {
         let (queued, in_flight) = self.attribute_counts(&self.urls.changes).await?;
         let (dead, dead_in_flight) = self.attribute_counts(&self.urls.dead_letters).await?;
+        let capture_failed = match &self.urls.capture_failures {
+            Some(url) => {
+                let (waiting, in_flight) = self.attribute_counts(url).await?;
+                waiting + in_flight
+            }
+            None => 0,
+        };
         Ok(QueueCounts {
             queued,
             in_flight,
             dead_lettered: dead + dead_in_flight,
+            capture_failed,
         })
     }
 }
@@ -279,7 +294,7 @@ impl ChangeSource for SqsQueue {
 
 /// The queues of the local stack and the tests, as the template declares them: a FIFO
 /// queue whose redrive policy sends a message to the FIFO dead-letter queue after
-/// `max_receive_count` receives.
+/// `max_receive_count` receives, and the standard queue of capture's failures.
 pub async fn create_queues(
     client: &Client,
     name_prefix: &str,
@@ -328,8 +343,16 @@ pub async fn create_queues(
         .send()
         .await
         .map_err(QueueError::sdk)?;
+    let capture_failures = client
+        .create_queue()
+        .queue_name(format!("{name_prefix}capture-failures"))
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(QueueError::sdk)?;
     Ok(QueueUrls {
         changes: main.queue_url.unwrap_or_default(),
         dead_letters: dlq_url,
+        capture_failures: capture_failures.queue_url,
     })
 }
