@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use placeholder_sync_tests::sync::{JsonServer, MAX_ATTEMPTS, Pipeline, remote_list};
 use ps_core::change::{ChangeEvent, EntityData, EntityKey};
 use ps_core::merge::{SyncState, SyncStatus};
-use ps_core::ports::{PortError, SyncStateStore};
+use ps_core::ports::{Lease, PortError, SyncStateStore};
 use ps_store::DynamoStore;
 use ps_sync::SyncError;
 use serde_json::json;
-use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn created(id: u64) -> ResponseTemplate {
@@ -30,8 +30,11 @@ async fn requests(server: &MockServer, verb: &str, route: &str) -> usize {
         .count()
 }
 
+/// A 503 says the create was not done, so it is retried; a create processed but answered
+/// too late may have been done, so it is never repeated blindly: the next run finds it on
+/// the remote and adopts it.
 #[tokio::test]
-async fn server_errors_and_timeouts_are_retried_until_they_succeed() {
+async fn a_create_answered_too_late_is_found_not_sent_twice() {
     let remote = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/posts"))
@@ -43,29 +46,142 @@ async fn server_errors_and_timeouts_are_retried_until_they_succeed() {
     Mock::given(method("POST"))
         .and(path("/posts"))
         .respond_with(created(900).set_delay(Duration::from_secs(5)))
+        .with_priority(2)
+        .mount(&remote)
+        .await;
+    let p = Pipeline::new(&remote.uri()).await;
+    let post = p.api.create_post("p").await;
+    // What the remote holds after the slow create: found by the look-up.
+    Mock::given(method("GET"))
+        .and(path("/posts"))
+        .and(query_param("title", "p"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"userId": ps_core::NEW_POST_USER_ID, "id": 900, "title": "p", "body": "body"}
+        ])))
+        .mount(&remote)
+        .await;
+    p.capture().await;
+    let report = p.sync().await;
+    assert_eq!(
+        requests(&remote, "POST", "/posts").await,
+        2,
+        "a 503 (retried), then the create answered too late (not repeated)"
+    );
+    assert_eq!(report.creates_unresolved, 1);
+    let state = p.state(EntityKey::post(post)).await;
+    assert!(state.creating && state.remote_id.is_none() && state.pending.is_some());
+
+    let report = p.sync().await;
+    assert_eq!((report.creates_recovered, report.calls.post), (1, 0));
+    assert_eq!(
+        requests(&remote, "POST", "/posts").await,
+        2,
+        "never sent a third time"
+    );
+    let state = p.state(EntityKey::post(post)).await;
+    assert_eq!(
+        (state.remote_id, state.status),
+        (Some(900), SyncStatus::Synced)
+    );
+    assert_eq!(p.counts().await.queued + p.counts().await.in_flight, 0);
+}
+
+/// Two identical comments on one post: the second's create fails without an answer, and
+/// the look-up finds only the first one's remote copy. It must not be adopted (deleting one
+/// comment would then delete the other's remote copy); the second is created for itself.
+#[tokio::test]
+async fn a_lost_create_never_adopts_another_entitys_remote_copy() {
+    let remote = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/posts"))
+        .respond_with(created(5))
+        .mount(&remote)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/comments"))
+        .respond_with(created(77))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&remote)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/comments"))
+        .respond_with(ResponseTemplate::new(500))
         .up_to_n_times(1)
         .with_priority(2)
         .mount(&remote)
         .await;
     Mock::given(method("POST"))
-        .and(path("/posts"))
-        .respond_with(created(901))
+        .and(path("/comments"))
+        .respond_with(created(78))
         .with_priority(3)
+        .mount(&remote)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"postId": 5, "id": 77, "name": "same", "email": "a@example.com", "body": "b"}
+        ])))
         .mount(&remote)
         .await;
     let p = Pipeline::new(&remote.uri()).await;
     let post = p.api.create_post("p").await;
+    let first = p.api.create_comment(post, "same").await;
+    let second = p.api.create_comment(post, "same").await;
     p.capture().await;
-    let report = p.sync().await;
-    assert!(report.failures.is_empty(), "{:?}", report.failures);
-    assert_eq!(report.calls.post, 1, "one call, however many attempts");
+    p.sync().await;
+    assert_eq!(p.state(EntityKey::comment(first)).await.remote_id, Some(77));
+    assert_eq!(p.state(EntityKey::comment(second)).await.remote_id, None);
+
+    p.sync().await;
     assert_eq!(
-        requests(&remote, "POST", "/posts").await,
-        3,
-        "a 503, a timeout, then success"
+        p.state(EntityKey::comment(second)).await.remote_id,
+        Some(78),
+        "created for itself, not mapped to the first comment's remote copy"
     );
-    assert_eq!(p.state(EntityKey::post(post)).await.remote_id, Some(901));
-    assert_eq!(p.counts().await.queued + p.counts().await.in_flight, 0);
+    assert_eq!(p.state(EntityKey::comment(first)).await.remote_id, Some(77));
+    assert_eq!(requests(&remote, "POST", "/comments").await, 3);
+}
+
+/// A remote that is down answers 503 to everything: runs stop calling it, count no
+/// attempt and park nothing, however long it lasts; when it is back, everything syncs.
+#[tokio::test]
+async fn an_outage_parks_nothing_and_everything_syncs_when_it_ends() {
+    let remote = MockServer::start().await;
+    let outage = Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(503))
+        .with_priority(1)
+        .mount_as_scoped(&remote)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/posts"))
+        .respond_with(created(9))
+        .with_priority(2)
+        .mount(&remote)
+        .await;
+    let p = Pipeline::new(&remote.uri()).await;
+    let posts = [p.api.create_post("a").await, p.api.create_post("b").await];
+    p.capture().await;
+    for _ in 0..2 * MAX_ATTEMPTS {
+        let report = p.sync().await;
+        assert_eq!(report.outcome, ps_sync::Outcome::RemoteUnavailable);
+        assert_eq!(report.parked, 0);
+        assert!(
+            report.failures.iter().all(|f| !f.counted),
+            "{:?}",
+            report.failures
+        );
+    }
+    for post in posts {
+        let state = p.state(EntityKey::post(post)).await;
+        assert_eq!((state.attempts, state.status), (0, SyncStatus::Pending));
+        assert!(state.pending.is_some());
+    }
+    assert_eq!(p.counts().await.dead_lettered, 0);
+    drop(outage);
+    let report = p.sync().await;
+    assert_eq!(report.outcome, ps_sync::Outcome::Completed);
+    assert_eq!(report.entities_synced, 2);
 }
 
 #[tokio::test]
@@ -118,10 +234,33 @@ async fn retry_after_is_honoured_and_a_long_one_is_not_waited_for() {
         "an hour's Retry-After is left to a later run"
     );
     assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.outcome, ps_sync::Outcome::RemoteUnavailable);
+    let state = p.state(EntityKey::post(post)).await;
     assert_eq!(
-        p.state(EntityKey::post(post)).await.status,
-        SyncStatus::Failed
+        (state.status, state.attempts),
+        (SyncStatus::Pending, 0),
+        "being asked to wait is no failed attempt"
     );
+}
+
+/// `Retry-After` as an HTTP date, an hour ahead: not waited for within the run either.
+#[tokio::test]
+async fn a_retry_after_date_is_honoured() {
+    let remote = MockServer::start().await;
+    let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
+    Mock::given(method("POST"))
+        .and(path("/posts"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", later.as_str()))
+        .mount(&remote)
+        .await;
+    let p = Pipeline::new(&remote.uri()).await;
+    p.api.create_post("p").await;
+    p.capture().await;
+    let started = Instant::now();
+    let report = p.sync().await;
+    assert!(started.elapsed() < Duration::from_secs(5), "not waited for");
+    assert_eq!(requests(&remote, "POST", "/posts").await, 1);
+    assert_eq!(report.outcome, ps_sync::Outcome::RemoteUnavailable);
 }
 
 #[tokio::test]
@@ -288,7 +427,7 @@ async fn a_remote_that_fakes_writes_ends_in_failed_entities_and_dead_letters_not
 }
 
 /// The state store of a run that dies right after its first remote create, before
-/// recording it: the first save (the create marker) lands, the second does not.
+/// recording it: the journal and the create marker land, the outcome does not.
 struct DiesAfterFirstCreate {
     inner: DynamoStore,
     saves: AtomicUsize,
@@ -299,23 +438,38 @@ impl SyncStateStore for DiesAfterFirstCreate {
     async fn load(&self, keys: &[EntityKey]) -> Result<HashMap<EntityKey, SyncState>, PortError> {
         self.inner.load(keys).await
     }
-    async fn save(&self, key: EntityKey, state: &SyncState) -> Result<(), PortError> {
-        if self.saves.fetch_add(1, Ordering::SeqCst) == 1 {
+    async fn save(
+        &self,
+        lease: Lease,
+        states: &mut [(EntityKey, SyncState)],
+    ) -> Result<(), PortError> {
+        // 0: the intake's journal, 1: the create marker, 2: the create's outcome.
+        if self.saves.fetch_add(1, Ordering::SeqCst) == 2 {
             return Err(PortError("the process died".into()));
         }
-        self.inner.save(key, state).await
+        self.inner.save(lease, states).await
     }
-    async fn save_many(&self, states: &[(EntityKey, SyncState)]) -> Result<(), PortError> {
-        self.inner.save_many(states).await
+    async fn pending_page(
+        &self,
+        after: Option<EntityKey>,
+        limit: usize,
+    ) -> Result<Vec<EntityKey>, PortError> {
+        self.inner.pending_page(after, limit).await
     }
-    async fn pending(&self) -> Result<HashMap<EntityKey, SyncState>, PortError> {
-        self.inner.pending().await
-    }
-    async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<bool, PortError> {
+    async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<Option<Lease>, PortError> {
         self.inner.try_lease(owner, ttl).await
     }
     async fn release_lease(&self, owner: &str) -> Result<(), PortError> {
         self.inner.release_lease(owner).await
+    }
+    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError> {
+        self.inner.claim_remote(remote_id, key).await
+    }
+    async fn record_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
+        self.inner.record_remote(remote_id, key).await
+    }
+    async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
+        self.inner.release_remote(remote_id, key).await
     }
 }
 
@@ -369,6 +523,7 @@ async fn only_one_sync_runs_at_a_time() {
             .try_lease("another run", Duration::from_secs(60))
             .await
             .unwrap()
+            .is_some()
     );
     assert_eq!(p.sync_with(&p.api.store).await, Err(SyncError::LeaseHeld));
     assert_eq!(
@@ -378,4 +533,42 @@ async fn only_one_sync_runs_at_a_time() {
     );
     p.api.store.release_lease("another run").await.unwrap();
     assert_eq!(p.sync().await.calls.post, 1);
+}
+
+/// The fences on DynamoDB itself: a state write based on a stale read, or from a run
+/// whose lease was taken over since, is refused; the lease epoch grows with every take.
+#[tokio::test]
+async fn state_writes_are_fenced_by_revision_and_lease_epoch() {
+    let store = placeholder_sync_tests::fresh_store().await;
+    let key = EntityKey::post(1);
+    let old = store
+        .try_lease("a", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut first = [(key, SyncState::default())];
+    store.save(old, &mut first).await.unwrap();
+    assert_eq!(first[0].1.revision, 1);
+
+    let mut stale = [(key, SyncState::default())];
+    assert!(
+        store.save(old, &mut stale).await.is_err(),
+        "a write based on revision 0 after revision 1 was written"
+    );
+
+    store.release_lease("a").await.unwrap();
+    let new = store
+        .try_lease("b", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(new.epoch > old.epoch);
+    let mut current = [(key, store.load(&[key]).await.unwrap()[&key].clone())];
+    store.save(new, &mut current).await.unwrap();
+    let mut zombie = [(key, store.load(&[key]).await.unwrap()[&key].clone())];
+    assert!(
+        store.save(old, &mut zombie).await.is_err(),
+        "a write under an older lease after a newer one wrote"
+    );
+    assert_eq!(store.load(&[key]).await.unwrap()[&key].revision, 2);
 }

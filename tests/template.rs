@@ -169,3 +169,35 @@ fn the_local_stream_mapping_retries_as_the_template_says() {
         Some(i64::from(local_stack::pump::BATCH_SIZE))
     );
 }
+
+/// Each function that runs the sync holds its lease longer than the function can live, and
+/// its budget plus one call's deadline fits inside the lease.
+#[test]
+fn the_sync_lease_outlasts_every_run() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    for function in ["SyncFunction", "SyncApiFunction"] {
+        let properties = &template["Resources"][function]["Properties"];
+        let timeout = properties["Timeout"]
+            .as_u64()
+            .or(globals["Timeout"].as_u64())
+            .unwrap();
+        let variables = &properties["Environment"]["Variables"];
+        let seconds = |name: &str| {
+            variables[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{function}: {name}"))
+        };
+        let config = ps_sync::SyncConfig {
+            budget: std::time::Duration::from_secs(seconds("SYNC_BUDGET_SECONDS")),
+            call_deadline: std::time::Duration::from_secs(seconds("SYNC_CALL_DEADLINE_SECONDS")),
+            lease: std::time::Duration::from_secs(seconds("SYNC_LEASE_SECONDS")),
+            ..ps_sync::SyncConfig::default()
+        };
+        assert!(
+            config.lease.as_secs() >= timeout,
+            "{function}: lease < Timeout"
+        );
+        config.check().unwrap_or_else(|e| panic!("{function}: {e}"));
+    }
+}

@@ -44,9 +44,14 @@ pub struct SyncState {
     /// remote gets one call for all of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<ChangeEvent>,
-    /// Failed attempts at the pending change; at the limit it is parked in the DLQ.
+    /// Failed attempts at the pending change; at the limit it is parked in the DLQ. Only
+    /// failures of this change count, never an unavailable remote.
     #[serde(default)]
     pub attempts: u32,
+    /// The revision the store held when this was read (0: never written by the sync). Kept
+    /// by the store beside the state, not in it: every write is conditional on it.
+    #[serde(skip)]
+    pub revision: u64,
 }
 
 impl SyncState {
@@ -62,6 +67,7 @@ impl SyncState {
             creating: false,
             pending: None,
             attempts: 0,
+            revision: 0,
         }
     }
 

@@ -91,30 +91,76 @@ pub trait ChangeSource: Send + Sync {
     async fn delete(&self, receipts: &[String]) -> Result<(), PortError>;
 }
 
-/// Per-entity sync state, the sync lease and the last run's report.
+/// The single sync lease, as taken: `epoch` grows with every take, so a run's writes can be
+/// fenced against a run that took the lease after it (a fencing token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub epoch: u64,
+}
+
+/// Per-entity sync state, the sync lease, and which local entity each remote id belongs to.
 #[async_trait]
 pub trait SyncStateStore: Send + Sync {
+    /// Strongly consistent reads. Each state carries the revision it was read at
+    /// ([`SyncState::revision`]; 0 for a state the sync never wrote).
     async fn load(&self, keys: &[EntityKey]) -> Result<HashMap<EntityKey, SyncState>, PortError>;
-    async fn save(&self, key: EntityKey, state: &SyncState) -> Result<(), PortError>;
-    /// Saves many states in as few requests as the store allows.
-    async fn save_many(&self, states: &[(EntityKey, SyncState)]) -> Result<(), PortError>;
-    /// Every state with a pending change. May lag the latest saves slightly (an index), so
-    /// a run also keeps what it journaled itself.
-    async fn pending(&self) -> Result<HashMap<EntityKey, SyncState>, PortError>;
+    /// Writes each state only if it is still at the revision it was read at and no run
+    /// holding a newer lease than `lease` has written it, bumping its revision. A write that
+    /// loses either condition is an error: the caller's view is stale and it must stop.
+    async fn save(
+        &self,
+        lease: Lease,
+        states: &mut [(EntityKey, SyncState)],
+    ) -> Result<(), PortError>;
+    /// Up to `limit` entities, in key order after `after`, that had a pending change when the
+    /// index behind this was last updated. A hint (it may lag): read each state before
+    /// acting on it.
+    async fn pending_page(
+        &self,
+        after: Option<EntityKey>,
+        limit: usize,
+    ) -> Result<Vec<EntityKey>, PortError>;
     /// Takes the single sync lease for `ttl` unless someone else holds an unexpired one.
-    async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<bool, PortError>;
+    async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<Option<Lease>, PortError>;
     async fn release_lease(&self, owner: &str) -> Result<(), PortError>;
+    /// Claims `remote_id` for `key` (same kind): false if another local entity holds it,
+    /// i.e. its state maps that remote id and the remote still has it. How a lost create is
+    /// never resolved by adopting another entity's remote copy.
+    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError>;
+    /// Records that `key` holds `remote_id`: the remote just gave it that id.
+    async fn record_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError>;
+    /// Forgets `key`'s claim on `remote_id` (deleted on the remote; the id may be reused).
+    async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError>;
 }
 
 /// Why a remote call failed, after any retries.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RemoteError {
-    /// Timeouts, connection errors, 5xx, 429: worth trying again later.
-    #[error("remote unavailable: {0}")]
-    Transient(String),
-    /// Any other 4xx (or an answer that makes no sense): this entity fails; others go on.
+    /// Not done, worth trying later: connection refused, 429, 503, and for calls that are
+    /// safe to repeat (PUT, DELETE, GET) also timeouts and other 5xx. `retry_after` is what
+    /// the remote asked for, if it said.
+    #[error("remote unavailable: {message}")]
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// A create that may or may not have happened (no answer in time, a 500 after the
+    /// request went out): repeating it blindly could create the entity twice, so it is
+    /// resolved first.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// Any other 4xx (or an answer that makes no sense): permanent for this change.
     #[error("remote rejected the call: {0}")]
     Rejected(String),
+}
+
+impl RemoteError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        RemoteError::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
 }
 
 /// The remote REST API, in the remote's own ids.
@@ -126,7 +172,11 @@ pub trait RemoteApi: Send + Sync {
     async fn replace(&self, remote_id: u64, data: &EntityData) -> Result<(), RemoteError>;
     /// A 404 counts as done.
     async fn delete(&self, kind: EntityKind, remote_id: u64) -> Result<(), RemoteError>;
-    /// The remote id of an entity equal to `data` (ids aside), if the remote holds one: how
-    /// a create whose answer was lost is found instead of repeated.
-    async fn find(&self, data: &EntityData) -> Result<Option<u64>, RemoteError>;
+    /// The remote ids of the entities equal to `data` (ids aside), newest first: how a
+    /// create whose answer was lost is found instead of repeated.
+    async fn find(&self, data: &EntityData) -> Result<Vec<u64>, RemoteError>;
+    /// A cheap read that tells whether the remote answers at all: after a call failed with a
+    /// server error, it tells an outage (stop calling, count nothing) from a remote that
+    /// fails this one change while it serves others (an attempt at it).
+    async fn probe(&self) -> Result<(), RemoteError>;
 }

@@ -1,7 +1,9 @@
 //! The remote REST API (JSONPlaceholder, or anything with its routes), behind the domain's
-//! `RemoteApi` port. Every request waits for the rate limiter; transient failures
-//! (timeouts, connection errors, 408, 429, 5xx) are retried with exponential backoff and
-//! jitter, honouring `Retry-After`; anything else fails at once.
+//! `RemoteApi` port. Every request waits for the rate limiter. A failure that certainly did
+//! nothing (connection refused, 408, 429, 503) is retried with exponential backoff and
+//! jitter, honouring `Retry-After` (seconds or an HTTP date); one that may have done
+//! something (a timeout, a broken connection, another 5xx) is retried only for calls that
+//! are safe to repeat, never for a create; anything else fails at once.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -75,12 +77,38 @@ impl RemoteConfig {
     }
 }
 
+/// What a failed attempt says about the call's effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Certainly not done: the request never went out, or the remote said it did not
+    /// take it (429, 503, 408).
+    NotDone,
+    /// Perhaps done: a timeout or broken connection after the request went out, or a
+    /// server error other than 503.
+    Unknown,
+    /// Refused (any other 4xx): doing it again changes nothing.
+    Refused,
+}
+
 /// A failed attempt, before the retry policy decides.
 #[derive(Debug)]
 struct Attempt {
-    transient: bool,
+    effect: Effect,
     retry_after: Option<Duration>,
     message: String,
+}
+
+/// `Retry-After`: whole seconds, or an HTTP date.
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 pub struct HttpRemote {
@@ -129,7 +157,13 @@ impl HttpRemote {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| Attempt {
-            transient: true,
+            // A refused or failed connection sent nothing; anything later may have been
+            // acted on.
+            effect: if e.is_connect() {
+                Effect::NotDone
+            } else {
+                Effect::Unknown
+            },
             retry_after: None,
             message: format!("{method} {path}: {e}"),
         })?;
@@ -138,9 +172,12 @@ impl HttpRemote {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let text = response.text().await.unwrap_or_default();
+            .and_then(retry_after);
+        let text = response.text().await.map_err(|e| Attempt {
+            effect: Effect::Unknown,
+            retry_after: None,
+            message: format!("{method} {path}: {status}, body lost: {e}"),
+        })?;
         if status.is_success() || (status == StatusCode::NOT_FOUND && method == Method::DELETE) {
             let value = if text.trim().is_empty() {
                 Value::Null
@@ -149,18 +186,27 @@ impl HttpRemote {
             };
             return Ok((status, value));
         }
-        let transient = status.is_server_error()
-            || status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::REQUEST_TIMEOUT;
+        let effect = if status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::SERVICE_UNAVAILABLE
+            || status == StatusCode::REQUEST_TIMEOUT
+        {
+            Effect::NotDone
+        } else if status.is_server_error() {
+            Effect::Unknown
+        } else {
+            Effect::Refused
+        };
         let snippet: String = text.chars().take(200).collect();
         Err(Attempt {
-            transient,
+            effect,
             retry_after,
             message: format!("{method} {path}: {status} {snippet}"),
         })
     }
 
-    /// One call, retried while it fails transiently and the policy allows.
+    /// One call, retried while the policy allows: a failure that certainly did nothing is
+    /// retried for every method; one that may have done something only for methods that
+    /// are safe to repeat (a POST's is returned as [`RemoteError::Unknown`], never repeated).
     async fn call(
         &self,
         method: Method,
@@ -173,12 +219,17 @@ impl HttpRemote {
             .with_max_delay(self.config.max_delay)
             .with_max_times(self.config.max_retries);
         let max_delay = self.config.max_delay;
+        let repeatable = method != Method::POST;
         let result = (|| self.once(method.clone(), path, body))
             .retry(backoff)
-            .when(|a: &Attempt| a.transient)
+            .when(|a: &Attempt| match a.effect {
+                Effect::NotDone => true,
+                Effect::Unknown => repeatable,
+                Effect::Refused => false,
+            })
             .adjust(move |a: &Attempt, planned| match (a.retry_after, planned) {
                 // The remote said when: wait that long, unless it is longer than a run
-                // should wait, in which case stop now and leave the change queued.
+                // should wait, in which case stop now and leave the change pending.
                 (Some(after), Some(_)) if after <= max_delay => Some(after),
                 (Some(_), _) | (None, None) => None,
                 (None, planned) => planned,
@@ -187,8 +238,14 @@ impl HttpRemote {
             .await;
         match result {
             Ok((_, value)) => Ok(value),
-            Err(a) if a.transient => Err(RemoteError::Transient(a.message)),
-            Err(a) => Err(RemoteError::Rejected(a.message)),
+            Err(a) => Err(match a.effect {
+                Effect::Refused => RemoteError::Rejected(a.message),
+                Effect::Unknown if !repeatable => RemoteError::Unknown(a.message),
+                Effect::NotDone | Effect::Unknown => RemoteError::Transient {
+                    message: a.message,
+                    retry_after: a.retry_after,
+                },
+            }),
         }
     }
 }
@@ -271,7 +328,7 @@ impl RemoteApi for HttpRemote {
         .map(drop)
     }
 
-    async fn find(&self, data: &EntityData) -> Result<Option<u64>, RemoteError> {
+    async fn find(&self, data: &EntityData) -> Result<Vec<u64>, RemoteError> {
         let path = match data {
             EntityData::Post(p) => {
                 format!("/posts?userId={}&title={}", p.user_id, encode(&p.title))
@@ -282,7 +339,7 @@ impl RemoteApi for HttpRemote {
         };
         let found = self.call(Method::GET, &path, None).await?;
         let wanted = remote_body(data, None);
-        Ok(found
+        let mut ids: Vec<u64> = found
             .as_array()
             .into_iter()
             .flatten()
@@ -294,6 +351,16 @@ impl RemoteApi for HttpRemote {
                     .all(|(k, v)| candidate.get(k) == Some(v))
             })
             .filter_map(|candidate| candidate["id"].as_u64())
-            .max())
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(ids)
+    }
+
+    async fn probe(&self) -> Result<(), RemoteError> {
+        match self.call(Method::GET, "/posts?_limit=1", None).await {
+            // Any answer but a server error or throttling: the remote is there.
+            Ok(_) | Err(RemoteError::Rejected(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }

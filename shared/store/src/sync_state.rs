@@ -1,14 +1,18 @@
 //! The sync's bookkeeping in the meta table (which has no stream, so none of it ever
-//! becomes a change event): a state item per entity, the single-run lease, the last report.
+//! becomes a change event): a state item per entity, the single-run lease, the claims on
+//! remote ids, the last report.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, PutRequest, ReturnValue, WriteRequest,
+};
+use futures::StreamExt;
 use ps_core::change::{EntityKey, EntityKind};
 use ps_core::merge::{SyncState, SyncStatus};
-use ps_core::ports::{PortError, SyncStateStore};
+use ps_core::ports::{Lease, PortError, SyncStateStore};
 use serde::{Deserialize, Serialize};
 
 use crate::DynamoError;
@@ -40,6 +44,17 @@ struct StateItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending_flag: Option<String>,
     state: SyncState,
+    /// Bumped by every write of the sync, each conditional on the one it read (absent:
+    /// never written by the sync, e.g. imported).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    rev: u64,
+    /// The lease epoch of the run that wrote it last: no run of an older lease may write it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    epoch: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl StateItem {
@@ -51,13 +66,8 @@ impl StateItem {
             status: state.status,
             pending_flag: state.pending.as_ref().map(|_| PENDING_VALUE.to_owned()),
             state: state.clone(),
-        }
-    }
-
-    fn key(&self) -> EntityKey {
-        EntityKey {
-            kind: self.entity_kind,
-            id: self.id,
+            rev: 0,
+            epoch: 0,
         }
     }
 }
@@ -181,6 +191,117 @@ impl DynamoStore {
     }
 }
 
+/// How many state writes of one save are in flight at once.
+const SAVES_IN_FLIGHT: usize = 16;
+
+fn claim_key(kind: EntityKind, remote_id: u64) -> String {
+    format!("claim#{}#{remote_id}", kind.as_str())
+}
+
+impl DynamoStore {
+    /// Writes one state if it is still at the revision it was read at and no newer lease
+    /// wrote it. A conditional `PutItem` costs what a `BatchWriteItem` entry does.
+    async fn save_state(
+        &self,
+        lease: Lease,
+        key: EntityKey,
+        state: &SyncState,
+    ) -> Result<(), PortError> {
+        let mut item = StateItem::new(&key, state);
+        item.rev = state.revision + 1;
+        item.epoch = lease.epoch;
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(item).map_err(port)?;
+        let request = self
+            .client()
+            .put_item()
+            .table_name(&self.tables().meta)
+            .set_item(Some(item))
+            .expression_attribute_values(":epoch", n(lease.epoch));
+        let request = if state.revision == 0 {
+            request.condition_expression(
+                "attribute_not_exists(rev) AND (attribute_not_exists(epoch) OR epoch <= :epoch)",
+            )
+        } else {
+            request
+                .condition_expression(
+                    "rev = :rev AND (attribute_not_exists(epoch) OR epoch <= :epoch)",
+                )
+                .expression_attribute_values(":rev", n(state.revision))
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(PortError(format!(
+                "the sync state of {key} changed since it was read (another run, or this run lost its lease)"
+            ))),
+            Err(e) => Err(port(DynamoError::sdk(e))),
+        }
+    }
+
+    async fn claim_holder(
+        &self,
+        remote_id: u64,
+        kind: EntityKind,
+    ) -> Result<Option<EntityKey>, PortError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.tables().meta)
+            .set_key(Some(pk(claim_key(kind, remote_id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port(DynamoError::sdk(e)))?;
+        Ok(out.item.and_then(|item| {
+            let id = item.get("holderId")?.as_n().ok()?.parse().ok()?;
+            Some(EntityKey { kind, id })
+        }))
+    }
+
+    /// Puts the claim of `remote_id` for `key`, on `condition` (with `:holder` bound to the
+    /// id of the holder it expects, if any); false if the condition failed.
+    async fn put_claim(
+        &self,
+        remote_id: u64,
+        key: EntityKey,
+        condition: Option<(&str, Option<u64>)>,
+    ) -> Result<bool, PortError> {
+        let mut request = self
+            .client()
+            .put_item()
+            .table_name(&self.tables().meta)
+            .item("pk", s(claim_key(key.kind, remote_id)))
+            .item("holderId", n(key.id));
+        if let Some((condition, holder)) = condition {
+            request = request.condition_expression(condition);
+            if let Some(holder) = holder {
+                request = request.expression_attribute_values(":holder", n(holder));
+            }
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(port(DynamoError::sdk(e))),
+        }
+    }
+
+    /// Whether `holder` (not `key`) maps `remote_id` and the remote still has it.
+    async fn held_by_other(
+        &self,
+        holder: EntityKey,
+        remote_id: u64,
+        key: EntityKey,
+    ) -> Result<bool, PortError> {
+        if holder == key {
+            return Ok(false);
+        }
+        Ok(self
+            .load(&[holder])
+            .await?
+            .get(&holder)
+            .is_some_and(|s| s.remote_id == Some(remote_id) && s.remote_exists))
+    }
+}
+
 #[async_trait]
 impl SyncStateStore for DynamoStore {
     async fn load(&self, keys: &[EntityKey]) -> Result<HashMap<EntityKey, SyncState>, PortError> {
@@ -211,7 +332,15 @@ impl SyncStateStore for DynamoStore {
                     .unwrap_or_default()
                 {
                     let item: StateItem = serde_dynamo::from_item(item).map_err(port)?;
-                    states.insert(item.key(), item.state);
+                    let mut state = item.state;
+                    state.revision = item.rev;
+                    states.insert(
+                        EntityKey {
+                            kind: item.entity_kind,
+                            id: item.id,
+                        },
+                        state,
+                    );
                 }
                 pending = out
                     .unprocessed_keys
@@ -225,81 +354,176 @@ impl SyncStateStore for DynamoStore {
         Ok(states)
     }
 
-    async fn save(&self, key: EntityKey, state: &SyncState) -> Result<(), PortError> {
-        let item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(StateItem::new(&key, state)).map_err(port)?;
-        self.client()
-            .put_item()
+    async fn save(
+        &self,
+        lease: Lease,
+        states: &mut [(EntityKey, SyncState)],
+    ) -> Result<(), PortError> {
+        let writes: Vec<_> = states
+            .iter()
+            .map(|(key, state)| Box::pin(self.save_state(lease, *key, state)))
+            .collect();
+        let results: Vec<Result<(), PortError>> = futures::stream::iter(writes)
+            .buffered(SAVES_IN_FLIGHT)
+            .collect()
+            .await;
+        let mut first_error = None;
+        for ((_, state), result) in states.iter_mut().zip(results) {
+            match result {
+                Ok(()) => state.revision += 1,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn pending_page(
+        &self,
+        after: Option<EntityKey>,
+        limit: usize,
+    ) -> Result<Vec<EntityKey>, PortError> {
+        let start = after.map(|key| {
+            HashMap::from([
+                ("pk".to_owned(), s(state_key(&key))),
+                (PENDING_ATTRIBUTE.to_owned(), s(PENDING_VALUE)),
+            ])
+        });
+        let out = self
+            .client()
+            .query()
             .table_name(&self.tables().meta)
-            .set_item(Some(item))
+            .index_name(PENDING_INDEX)
+            .key_condition_expression("#flag = :pending")
+            .projection_expression("entityKind, #id")
+            .expression_attribute_names("#flag", PENDING_ATTRIBUTE)
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":pending", s(PENDING_VALUE))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))
+            .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(|e| port(DynamoError::sdk(e)))?;
-        Ok(())
-    }
-
-    async fn save_many(&self, states: &[(EntityKey, SyncState)]) -> Result<(), PortError> {
-        self.save_states(states).await.map_err(port)
-    }
-
-    async fn pending(&self) -> Result<HashMap<EntityKey, SyncState>, PortError> {
-        let mut states = HashMap::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(&self.tables().meta)
-                .index_name(PENDING_INDEX)
-                .key_condition_expression("#flag = :pending")
-                .expression_attribute_names("#flag", PENDING_ATTRIBUTE)
-                .expression_attribute_values(":pending", s(PENDING_VALUE))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| port(DynamoError::sdk(e)))?;
-            for item in out.items.unwrap_or_default() {
-                let item: StateItem = serde_dynamo::from_item(item).map_err(port)?;
-                states.insert(item.key(), item.state);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(states),
-            }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Listed {
+            entity_kind: EntityKind,
+            id: u64,
         }
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let listed: Listed = serde_dynamo::from_item(item).map_err(port)?;
+                Ok(EntityKey {
+                    kind: listed.entity_kind,
+                    id: listed.id,
+                })
+            })
+            .collect()
     }
 
-    async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<bool, PortError> {
+    async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<Option<Lease>, PortError> {
         let now = now_secs();
         let result = self
             .client()
-            .put_item()
+            .update_item()
             .table_name(&self.tables().meta)
-            .item("pk", s(LEASE_KEY))
-            .item("owner", s(owner))
-            .item("expiresAt", n(now + ttl.as_secs().max(1)))
+            .set_key(Some(pk(LEASE_KEY.into())))
+            .update_expression("SET #owner = :owner, expiresAt = :expires ADD epoch :one")
             .condition_expression("attribute_not_exists(pk) OR expiresAt < :now OR #owner = :owner")
             .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":expires", n(now + ttl.as_secs().max(1)))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
+            Ok(out) => {
+                let epoch = out
+                    .attributes
+                    .and_then(|a| a.get("epoch").and_then(|e| e.as_n().ok()?.parse().ok()))
+                    .ok_or_else(|| PortError("the lease came back without its epoch".into()))?;
+                Ok(Some(Lease { epoch }))
+            }
+            Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(port(DynamoError::sdk(e))),
         }
     }
 
     async fn release_lease(&self, owner: &str) -> Result<(), PortError> {
+        // Only the expiry goes: the epoch stays and keeps growing with every take.
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().meta)
+            .set_key(Some(pk(LEASE_KEY.into())))
+            .update_expression("SET expiresAt = :zero")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(port(DynamoError::sdk(e))),
+        }
+    }
+
+    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError> {
+        // An imported entity holds the remote id equal to its own id, without a claim item.
+        let same_id = EntityKey {
+            kind: key.kind,
+            id: remote_id,
+        };
+        if self.held_by_other(same_id, remote_id, key).await? {
+            return Ok(false);
+        }
+        if self
+            .put_claim(
+                remote_id,
+                key,
+                Some((
+                    "attribute_not_exists(pk) OR holderId = :holder",
+                    Some(key.id),
+                )),
+            )
+            .await?
+        {
+            return Ok(true);
+        }
+        // Claimed by another: still theirs only while they map it and the remote has it.
+        let Some(holder) = self.claim_holder(remote_id, key.kind).await? else {
+            return Ok(false);
+        };
+        if self.held_by_other(holder, remote_id, key).await? {
+            return Ok(false);
+        }
+        self.put_claim(
+            remote_id,
+            key,
+            Some(("holderId = :holder", Some(holder.id))),
+        )
+        .await
+    }
+
+    async fn record_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
+        self.put_claim(remote_id, key, None).await.map(drop)
+    }
+
+    async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
         let result = self
             .client()
             .delete_item()
             .table_name(&self.tables().meta)
-            .set_key(Some(pk(LEASE_KEY.into())))
-            .condition_expression("#owner = :owner")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":owner", s(owner))
+            .set_key(Some(pk(claim_key(key.kind, remote_id))))
+            .condition_expression("holderId = :holder")
+            .expression_attribute_values(":holder", n(key.id))
             .send()
             .await;
         match result {

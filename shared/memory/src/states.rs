@@ -1,0 +1,268 @@
+//! The sync state store in memory: conditional writes on revision and lease epoch, a
+//! pending index that can lag, the lease, and remote id claims.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ps_core::change::EntityKey;
+use ps_core::merge::SyncState;
+use ps_core::ports::{Lease, PortError, SyncStateStore};
+use tokio::time::Instant;
+
+#[derive(Clone)]
+struct Stored {
+    state: SyncState,
+    revision: u64,
+    epoch: u64,
+}
+
+struct Held {
+    owner: String,
+    expires: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    states: BTreeMap<EntityKey, Stored>,
+    /// What the pending index shows: updated on every write, or only on
+    /// [`MemoryStates::catch_up_index`] while it lags.
+    index: BTreeSet<EntityKey>,
+    index_lags: bool,
+    lease: Option<Held>,
+    epoch: u64,
+    claims: HashMap<EntityKey, EntityKey>,
+    /// Saves left before every save fails (a process that dies at that point).
+    saves_until_crash: Option<usize>,
+    loads: Vec<usize>,
+}
+
+#[derive(Default)]
+pub struct MemoryStates {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStates {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("not poisoned")
+    }
+
+    /// From now on the pending index shows only what it showed at the last catch-up.
+    pub fn lag_index(&self, lags: bool) {
+        let mut inner = self.lock();
+        inner.index_lags = lags;
+        if !lags {
+            Self::rebuild_index(&mut inner);
+        }
+    }
+
+    pub fn catch_up_index(&self) {
+        Self::rebuild_index(&mut self.lock());
+    }
+
+    fn rebuild_index(inner: &mut Inner) {
+        inner.index = inner
+            .states
+            .iter()
+            .filter(|(_, s)| s.state.pending.is_some())
+            .map(|(k, _)| *k)
+            .collect();
+    }
+
+    /// After `n` more successful saves every save fails, as if the process had died.
+    pub fn crash_after_saves(&self, n: Option<usize>) {
+        self.lock().saves_until_crash = n;
+    }
+
+    /// Every state, as stored (with its revision).
+    pub fn snapshot(&self) -> BTreeMap<EntityKey, SyncState> {
+        self.lock()
+            .states
+            .iter()
+            .map(|(k, s)| {
+                let mut state = s.state.clone();
+                state.revision = s.revision;
+                (*k, state)
+            })
+            .collect()
+    }
+
+    /// Writes a state as the import does: unconditionally, without a revision.
+    pub fn put(&self, key: EntityKey, state: SyncState) {
+        let mut inner = self.lock();
+        inner.states.insert(
+            key,
+            Stored {
+                state,
+                revision: 0,
+                epoch: 0,
+            },
+        );
+        if !inner.index_lags {
+            Self::rebuild_index(&mut inner);
+        }
+    }
+
+    /// The number of keys each `load` asked for.
+    pub fn load_sizes(&self) -> Vec<usize> {
+        self.lock().loads.clone()
+    }
+
+    /// Takes the lease away from whoever holds it (it expired).
+    pub fn expire_lease(&self) {
+        self.lock().lease = None;
+    }
+}
+
+#[async_trait]
+impl SyncStateStore for MemoryStates {
+    async fn load(&self, keys: &[EntityKey]) -> Result<HashMap<EntityKey, SyncState>, PortError> {
+        let mut inner = self.lock();
+        inner.loads.push(keys.len());
+        Ok(keys
+            .iter()
+            .filter_map(|k| {
+                inner.states.get(k).map(|s| {
+                    let mut state = s.state.clone();
+                    state.revision = s.revision;
+                    (*k, state)
+                })
+            })
+            .collect())
+    }
+
+    async fn save(
+        &self,
+        lease: Lease,
+        states: &mut [(EntityKey, SyncState)],
+    ) -> Result<(), PortError> {
+        let mut inner = self.lock();
+        for (key, state) in states.iter_mut() {
+            match inner.saves_until_crash {
+                Some(0) => return Err(PortError("the process died".into())),
+                Some(ref mut n) => *n -= 1,
+                None => {}
+            }
+            let (revision, epoch) = inner
+                .states
+                .get(key)
+                .map(|s| (s.revision, s.epoch))
+                .unwrap_or((0, 0));
+            if revision != state.revision || epoch > lease.epoch {
+                return Err(PortError(format!(
+                    "state of {key} changed since it was read (revision {revision}, read at {}; epoch {epoch}, ours {})",
+                    state.revision, lease.epoch
+                )));
+            }
+            state.revision += 1;
+            let stored = Stored {
+                state: SyncState {
+                    revision: 0,
+                    ..state.clone()
+                },
+                revision: state.revision,
+                epoch: lease.epoch,
+            };
+            inner.states.insert(*key, stored);
+        }
+        if !inner.index_lags {
+            Self::rebuild_index(&mut inner);
+        }
+        Ok(())
+    }
+
+    async fn pending_page(
+        &self,
+        after: Option<EntityKey>,
+        limit: usize,
+    ) -> Result<Vec<EntityKey>, PortError> {
+        let inner = self.lock();
+        Ok(match after {
+            Some(after) => inner
+                .index
+                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                .take(limit)
+                .copied()
+                .collect(),
+            None => inner.index.iter().take(limit).copied().collect(),
+        })
+    }
+
+    async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<Option<Lease>, PortError> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let free = inner
+            .lease
+            .as_ref()
+            .is_none_or(|held| held.expires <= now || held.owner == owner);
+        if !free {
+            return Ok(None);
+        }
+        inner.epoch += 1;
+        inner.lease = Some(Held {
+            owner: owner.to_owned(),
+            expires: now + ttl,
+        });
+        Ok(Some(Lease { epoch: inner.epoch }))
+    }
+
+    async fn release_lease(&self, owner: &str) -> Result<(), PortError> {
+        let mut inner = self.lock();
+        if inner.lease.as_ref().is_some_and(|held| held.owner == owner) {
+            inner.lease = None;
+        }
+        Ok(())
+    }
+
+    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError> {
+        let mut inner = self.lock();
+        let id = EntityKey {
+            kind: key.kind,
+            id: remote_id,
+        };
+        let holds = |inner: &Inner, holder: &EntityKey| {
+            *holder != key
+                && inner
+                    .states
+                    .get(holder)
+                    .is_some_and(|s| s.state.remote_id == Some(remote_id) && s.state.remote_exists)
+        };
+        // An imported entity holds the remote id equal to its own id, without a claim.
+        if holds(&inner, &id) {
+            return Ok(false);
+        }
+        if let Some(holder) = inner.claims.get(&id).copied() {
+            if holds(&inner, &holder) {
+                return Ok(false);
+            }
+        }
+        inner.claims.insert(id, key);
+        Ok(true)
+    }
+
+    async fn record_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
+        let id = EntityKey {
+            kind: key.kind,
+            id: remote_id,
+        };
+        self.lock().claims.insert(id, key);
+        Ok(())
+    }
+
+    async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
+        let id = EntityKey {
+            kind: key.kind,
+            id: remote_id,
+        };
+        let mut inner = self.lock();
+        if inner.claims.get(&id) == Some(&key) {
+            inner.claims.remove(&id);
+        }
+        Ok(())
+    }
+}

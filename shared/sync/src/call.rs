@@ -1,0 +1,241 @@
+//! One entity's remote call and its effect on the entity's sync state.
+//!
+//! A create is the one call that is not safe to repeat. Before it the state is marked
+//! "creating"; if its answer is lost, the next attempt first looks for it on the remote and
+//! adopts only a copy that no other local entity holds (a claim on its remote id), and
+//! creates again only if there is none.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use ps_core::change::{EntityData, EntityKey};
+use ps_core::merge::{RemoteCall, SyncState};
+use ps_core::ports::{PortError, RemoteError};
+
+use crate::flush::GroupResult;
+use crate::{Run, SyncEngine};
+
+/// Why an entity was not synced this time.
+pub(crate) enum Failure {
+    /// A comment whose post is not on the remote yet: no attempt.
+    Waiting(String),
+    /// The remote was unavailable (or asked to wait): no attempt, the run stops calling.
+    Unavailable(String),
+    /// The remote refused or failed this change while it answered otherwise: an attempt.
+    Failed(String),
+}
+
+type Applied = Result<Result<(), Failure>, PortError>;
+
+impl SyncEngine<'_> {
+    /// Makes one call and updates `state` with its effect. The outer error aborts the run
+    /// (bookkeeping failed); the inner one is this entity's.
+    pub(crate) async fn apply(
+        &self,
+        run: &Run,
+        key: &EntityKey,
+        call: RemoteCall,
+        state: &mut SyncState,
+        group: &HashMap<EntityKey, SyncState>,
+        result: &mut GroupResult,
+    ) -> Applied {
+        match call {
+            RemoteCall::Create(data) => self.create(run, key, data, state, group, result).await,
+            RemoteCall::Update { remote_id, data } => {
+                let Some(remote_data) = to_remote(&data, group) else {
+                    return Ok(Err(Failure::Waiting(waiting_message(&data))));
+                };
+                result.calls.add("PUT");
+                match self
+                    .within_deadline(self.remote.replace(remote_id, &remote_data), false)
+                    .await
+                {
+                    Ok(()) => {
+                        state.synced = Some(data);
+                        Ok(Ok(()))
+                    }
+                    Err(e) => Ok(Err(self.classify(run, e).await)),
+                }
+            }
+            RemoteCall::Delete { kind, remote_id } => {
+                result.calls.add("DELETE");
+                match self
+                    .within_deadline(self.remote.delete(kind, remote_id), false)
+                    .await
+                {
+                    Ok(()) => {
+                        // The remote may hand this id out again.
+                        self.states.release_remote(remote_id, *key).await?;
+                        state.remote_exists = false;
+                        state.synced = None;
+                        Ok(Ok(()))
+                    }
+                    Err(e) => Ok(Err(self.classify(run, e).await)),
+                }
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        run: &Run,
+        key: &EntityKey,
+        data: EntityData,
+        state: &mut SyncState,
+        group: &HashMap<EntityKey, SyncState>,
+        result: &mut GroupResult,
+    ) -> Applied {
+        let Some(remote_data) = to_remote(&data, group) else {
+            return Ok(Err(Failure::Waiting(waiting_message(&data))));
+        };
+        if state.creating && state.remote_id.is_none() {
+            // An earlier create's outcome is unknown: find it before sending another.
+            let candidates = match self
+                .within_deadline(self.remote.find(&remote_data), false)
+                .await
+            {
+                Ok(candidates) => candidates,
+                Err(e) => return Ok(Err(self.classify(run, e).await)),
+            };
+            for remote_id in candidates {
+                if self.states.claim_remote(remote_id, *key).await? {
+                    tracing::info!(entity = %key, remote_id, "found the create whose answer was lost");
+                    record_created(state, remote_id, data);
+                    result.recovered += 1;
+                    return Ok(Ok(()));
+                }
+            }
+        }
+        // Recorded before the call: if the answer is lost, the next attempt looks for the
+        // entity before creating it again.
+        if !state.creating {
+            state.creating = true;
+            self.save_one(run, *key, state).await?;
+        }
+        result.calls.add("POST");
+        match self
+            .within_deadline(self.remote.create(&remote_data), true)
+            .await
+        {
+            Ok(remote_id) => {
+                self.states.record_remote(remote_id, *key).await?;
+                record_created(state, remote_id, data);
+                Ok(Ok(()))
+            }
+            Err(e) => {
+                match e {
+                    RemoteError::Unknown(_) => result.unresolved += 1,
+                    // Certainly not done (refused before or as it was sent): nothing to look
+                    // for next time.
+                    RemoteError::Transient { .. } | RemoteError::Rejected(_) => {
+                        state.creating = false;
+                    }
+                }
+                Ok(Err(self.classify(run, e).await))
+            }
+        }
+    }
+
+    /// A remote call bounded by the call deadline. Past it, a create's outcome is unknown;
+    /// any other call is simply not done.
+    async fn within_deadline<T>(
+        &self,
+        call: impl Future<Output = Result<T, RemoteError>>,
+        is_create: bool,
+    ) -> Result<T, RemoteError> {
+        match tokio::time::timeout(self.config.call_deadline, call).await {
+            Ok(result) => result,
+            Err(_) => {
+                let message = format!("no answer within {:?}", self.config.call_deadline);
+                Err(if is_create {
+                    RemoteError::Unknown(message)
+                } else {
+                    RemoteError::transient(message)
+                })
+            }
+        }
+    }
+
+    /// Whether a failure counts against the change. A refusal does. A server error or no
+    /// answer counts only if the remote answers a probe right after (it fails this change
+    /// while serving others); otherwise the remote is unavailable: the run stops calling it
+    /// and nothing counts, so an outage of any length parks nothing.
+    async fn classify(&self, run: &Run, error: RemoteError) -> Failure {
+        let message = error.to_string();
+        match error {
+            RemoteError::Rejected(_) => Failure::Failed(message),
+            RemoteError::Transient {
+                retry_after: Some(_),
+                ..
+            } => {
+                // The remote said when to come back, later than a run waits.
+                run.stop_calling();
+                Failure::Unavailable(message)
+            }
+            RemoteError::Transient { .. } | RemoteError::Unknown(_) => {
+                if run.remote_down() {
+                    return Failure::Unavailable(message);
+                }
+                match self.within_deadline(self.remote.probe(), false).await {
+                    Ok(()) => Failure::Failed(message),
+                    Err(_) => {
+                        run.stop_calling();
+                        Failure::Unavailable(message)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the change to the dead-letter queue; false (and the change stays pending) if
+    /// that failed.
+    pub(crate) async fn park(
+        &self,
+        key: &EntityKey,
+        pending: &ps_core::change::ChangeEvent,
+    ) -> bool {
+        match self.parked.send(std::slice::from_ref(pending)).await {
+            Ok(failed) if failed.is_empty() => {
+                tracing::error!(entity = %key, "change parked in the dead-letter queue");
+                true
+            }
+            Ok(_) => {
+                tracing::error!(entity = %key, "the dead-letter queue refused the change; it stays pending");
+                false
+            }
+            Err(e) => {
+                tracing::error!(entity = %key, error = %e, "the dead-letter queue failed; the change stays pending");
+                false
+            }
+        }
+    }
+}
+
+fn record_created(state: &mut SyncState, remote_id: u64, data: EntityData) {
+    state.remote_id = Some(remote_id);
+    state.remote_exists = true;
+    state.synced = Some(data);
+    state.creating = false;
+}
+
+fn waiting_message(data: &EntityData) -> String {
+    match data {
+        EntityData::Comment(c) => format!("waiting for post {} to reach the remote", c.post_id),
+        EntityData::Post(_) => "waiting".into(),
+    }
+}
+
+/// The entity in the remote's ids: a comment's `postId` becomes its post's remote id.
+/// `None` while that post is not on the remote.
+fn to_remote(data: &EntityData, group: &HashMap<EntityKey, SyncState>) -> Option<EntityData> {
+    match data {
+        EntityData::Post(_) => Some(data.clone()),
+        EntityData::Comment(c) => {
+            let post = group.get(&EntityKey::post(c.post_id))?;
+            let remote_post = post.remote_id.filter(|_| post.remote_exists)?;
+            let mut c = c.clone();
+            c.post_id = remote_post;
+            Some(EntityData::Comment(c))
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Flush: every pending change to the remote, page by page. The pending index only says
+//! where to look; each page's states are read strongly consistently and only what they say
+//! is acted on, so a lagging index can neither replay a synced change nor hide a newer one.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use futures::StreamExt;
+use ps_core::change::{EntityKey, EntityKind};
+use ps_core::merge::{SyncState, SyncStatus, phase, plan};
+use ps_core::ports::PortError;
+
+use crate::call::Failure;
+use crate::report::{CallCounts, EntityFailure};
+use crate::{Run, SyncEngine, SyncError, SyncReport};
+
+/// One post's group in a page: its pending entities and the states they need.
+#[derive(Default)]
+struct Group {
+    keys: Vec<EntityKey>,
+    states: HashMap<EntityKey, SyncState>,
+}
+
+/// What syncing one group did.
+#[derive(Default)]
+pub(crate) struct GroupResult {
+    pub calls: CallCounts,
+    pub recovered: u64,
+    pub unresolved: u64,
+    pub synced: u64,
+    pub deferred: u64,
+    pub parked: u64,
+    pub failures: Vec<EntityFailure>,
+}
+
+impl SyncEngine<'_> {
+    /// Tries every pending change once; true when none was left (for lack of time, or
+    /// because the remote was unavailable).
+    pub(crate) async fn flush(
+        &self,
+        run: &Run,
+        journaled: Vec<EntityKey>,
+        report: &mut SyncReport,
+    ) -> Result<bool, SyncError> {
+        let mut attempted: HashSet<EntityKey> = HashSet::new();
+        for page in journaled.chunks(self.config.page_size.max(1)) {
+            if !self.flush_page(run, page, &mut attempted, report).await? {
+                return Ok(false);
+            }
+        }
+        let mut after = None;
+        loop {
+            if self.stopped(run) {
+                return Ok(false);
+            }
+            let page = self
+                .states
+                .pending_page(after, self.config.page_size.max(1))
+                .await?;
+            let Some(&last) = page.last() else {
+                return Ok(true);
+            };
+            after = Some(last);
+            let fresh: Vec<EntityKey> = page
+                .into_iter()
+                .filter(|k| !attempted.contains(k))
+                .collect();
+            if !self.flush_page(run, &fresh, &mut attempted, report).await? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Syncs the pending changes of `keys` (and of the posts their comments need first).
+    async fn flush_page(
+        &self,
+        run: &Run,
+        keys: &[EntityKey],
+        attempted: &mut HashSet<EntityKey>,
+        report: &mut SyncReport,
+    ) -> Result<bool, SyncError> {
+        if keys.is_empty() {
+            return Ok(true);
+        }
+        if self.stopped(run) {
+            report.entities_deferred += keys.len() as u64;
+            return Ok(false);
+        }
+        let mut states = self.states.load(keys).await?;
+        // A comment needs its post's remote id, and its post's pending change first.
+        let mut posts: Vec<EntityKey> = states
+            .iter()
+            .filter(|(k, _)| k.kind == EntityKind::Comment)
+            .filter_map(|(_, s)| s.pending.as_ref().map(|p| EntityKey::post(p.post_id)))
+            .filter(|p| !states.contains_key(p))
+            .collect();
+        posts.sort_unstable();
+        posts.dedup();
+        if !posts.is_empty() {
+            states.extend(self.states.load(&posts).await?);
+        }
+        let mut groups: BTreeMap<u64, Group> = BTreeMap::new();
+        for key in keys {
+            // Gone from the state since the index listed it: synced already.
+            let Some(pending) = states.get(key).and_then(|s| s.pending.as_ref()) else {
+                continue;
+            };
+            groups.entry(pending.post_id).or_default().keys.push(*key);
+        }
+        let mut taken = 0;
+        for (post_id, group) in &mut groups {
+            let post = EntityKey::post(*post_id);
+            if !group.keys.contains(&post)
+                && !attempted.contains(&post)
+                && states.get(&post).is_some_and(|s| s.pending.is_some())
+            {
+                group.keys.push(post);
+            }
+            for key in group.keys.iter().chain([&post]) {
+                if let Some(state) = states.remove(key) {
+                    group.states.insert(*key, state);
+                }
+            }
+            attempted.extend(group.keys.iter().copied());
+            taken += group.keys.len();
+        }
+        report.entities_pending += taken as u64;
+        let results: Vec<Result<GroupResult, PortError>> =
+            futures::stream::iter(groups.into_values())
+                .map(|group| self.sync_group(run, group))
+                .buffer_unordered(self.config.concurrency.max(1))
+                .collect()
+                .await;
+        let mut complete = true;
+        for result in results {
+            let result = result?;
+            report.calls.absorb(result.calls);
+            report.creates_recovered += result.recovered;
+            report.creates_unresolved += result.unresolved;
+            report.entities_synced += result.synced;
+            report.entities_deferred += result.deferred;
+            report.parked += result.parked;
+            for failure in result.failures {
+                report.failed(failure);
+            }
+            complete &= result.deferred == 0;
+        }
+        Ok(complete && !self.stopped(run))
+    }
+
+    async fn sync_group(&self, run: &Run, group: Group) -> Result<GroupResult, PortError> {
+        let Group {
+            mut keys,
+            mut states,
+        } = group;
+        let mut result = GroupResult::default();
+        let unknown = SyncState::default();
+        keys.sort_by_cached_key(|key| {
+            let state = states.get(key).unwrap_or(&unknown);
+            let desired = state.pending.as_ref().and_then(|p| p.after.as_ref());
+            (phase(key, plan(key, desired, state).as_ref()), *key)
+        });
+        for key in keys {
+            if self.stopped(run) {
+                result.deferred += 1;
+                continue;
+            }
+            let mut state = states.get(&key).cloned().unwrap_or_default();
+            let Some(pending) = state.pending.clone() else {
+                continue;
+            };
+            let outcome = match plan(&key, pending.after.as_ref(), &state) {
+                None => Ok(()),
+                Some(call) => {
+                    self.apply(run, &key, call, &mut state, &states, &mut result)
+                        .await?
+                }
+            };
+            match outcome {
+                Ok(()) => {
+                    state.last_sequence = Some(pending.sequence);
+                    state.pending = None;
+                    state.attempts = 0;
+                    state.status = SyncStatus::Synced;
+                    state.last_error = None;
+                    result.synced += 1;
+                }
+                Err(failure) => {
+                    let (status, error, counted) = match failure {
+                        Failure::Waiting(e) => (SyncStatus::Waiting, e, false),
+                        Failure::Unavailable(e) => (SyncStatus::Pending, e, false),
+                        Failure::Failed(e) => (SyncStatus::Failed, e, true),
+                    };
+                    tracing::warn!(entity = %key, %error, counted, "entity not synced");
+                    state.attempts += u32::from(counted);
+                    state.status = status;
+                    let parked = counted
+                        && state.attempts >= self.config.max_attempts
+                        && self.park(&key, &pending).await;
+                    state.last_error = Some(crate::report::bounded(if parked {
+                        format!(
+                            "parked in the dead-letter queue after {} attempts: {error}",
+                            state.attempts
+                        )
+                    } else {
+                        error.clone()
+                    }));
+                    if parked {
+                        state.pending = None;
+                        state.status = SyncStatus::Failed;
+                        result.parked += 1;
+                    }
+                    result.failures.push(EntityFailure {
+                        entity: key.kind,
+                        id: key.id,
+                        status: state.status,
+                        error,
+                        attempts: state.attempts,
+                        counted,
+                        parked,
+                    });
+                }
+            }
+            self.save_one(run, key, &mut state).await?;
+            states.insert(key, state);
+        }
+        Ok(result)
+    }
+
+    /// Writes one state, conditional on the revision it was read at.
+    pub(crate) async fn save_one(
+        &self,
+        run: &Run,
+        key: EntityKey,
+        state: &mut SyncState,
+    ) -> Result<(), PortError> {
+        let mut one = [(key, std::mem::take(state))];
+        let saved = self.states.save(run.lease, &mut one).await;
+        *state = std::mem::take(&mut one[0].1);
+        saved
+    }
+}

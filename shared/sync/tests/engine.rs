@@ -1,0 +1,349 @@
+//! The engine over the in-memory ports: the windows for loss and duplication that are
+//! easiest to pin down without an emulator (the moto and wiremock tests cover the rest).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey, EntityKind};
+use ps_core::merge::{SyncState, SyncStatus};
+use ps_core::model::Post;
+use ps_core::ports::{ChangeSink, Lease, PortError, RemoteApi, RemoteError, SyncStateStore};
+use ps_memory::{MemoryDeadLetters, MemoryQueue, MemoryRemote, MemoryStates};
+use ps_sync::{Outcome, SyncConfig, SyncEngine, SyncError, SyncReport};
+use tokio::sync::Semaphore;
+
+static SEQUENCE: AtomicU64 = AtomicU64::new(1);
+
+fn post(id: u64, title: &str) -> EntityData {
+    EntityData::Post(Post {
+        user_id: 99_999_942,
+        id,
+        title: title.into(),
+        body: "body".into(),
+    })
+}
+
+/// A captured change of post `id` (sequence numbers grow with every call).
+fn change(id: u64, kind: ChangeKind, title: &str) -> ChangeEvent {
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    ChangeEvent {
+        key: EntityKey::post(id),
+        change: kind,
+        post_id: id,
+        after: (kind != ChangeKind::Remove).then(|| post(id, title)),
+        version: seq,
+        sequence: format!("{seq:021}").parse().unwrap(),
+        event_id: format!("e{seq}"),
+    }
+}
+
+fn config() -> SyncConfig {
+    SyncConfig {
+        budget: Duration::from_secs(50),
+        call_deadline: Duration::from_secs(20),
+        lease: Duration::from_secs(120),
+        max_attempts: 3,
+        ..SyncConfig::default()
+    }
+}
+
+struct World {
+    queue: MemoryQueue,
+    states: MemoryStates,
+    remote: MemoryRemote,
+    dead: MemoryDeadLetters,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            queue: MemoryQueue::new(Duration::from_secs(180)),
+            states: MemoryStates::new(),
+            remote: MemoryRemote::new(),
+            dead: MemoryDeadLetters::default(),
+        }
+    }
+
+    async fn enqueue(&self, events: &[ChangeEvent]) {
+        self.queue.send(events).await.unwrap();
+    }
+
+    fn engine<'a>(
+        &'a self,
+        states: &'a dyn SyncStateStore,
+        remote: &'a dyn RemoteApi,
+        config: SyncConfig,
+    ) -> SyncEngine<'a> {
+        SyncEngine {
+            source: &self.queue,
+            states,
+            remote,
+            parked: &self.dead,
+            config,
+        }
+    }
+
+    async fn run(&self) -> SyncReport {
+        self.engine(&self.states, &self.remote, config())
+            .run()
+            .await
+            .expect("the run completes")
+    }
+
+    fn state(&self, id: u64) -> SyncState {
+        self.states
+            .snapshot()
+            .remove(&EntityKey::post(id))
+            .unwrap_or_default()
+    }
+
+    fn remote_titles(&self) -> Vec<String> {
+        self.remote
+            .rows(EntityKind::Post)
+            .into_values()
+            .map(|d| match d {
+                EntityData::Post(p) => p.title,
+                EntityData::Comment(_) => unreachable!(),
+            })
+            .collect()
+    }
+}
+
+/// The index still lists an entity whose create was synced (it lags): the next run reads
+/// the state itself, sees nothing pending, and sends nothing.
+#[tokio::test]
+async fn a_lagging_index_never_replays_a_synced_create() {
+    let w = World::new();
+    w.enqueue(&[change(1, ChangeKind::Insert, "a")]).await;
+    w.run().await;
+    // The index froze while the create was pending.
+    w.states.lag_index(true);
+    let mut stale = w.state(1);
+    stale.pending = Some(change(1, ChangeKind::Insert, "a"));
+    w.states.put(EntityKey::post(1), stale);
+    w.states.catch_up_index();
+    w.states.put(EntityKey::post(1), {
+        let mut synced = w.state(1);
+        synced.pending = None;
+        synced.status = SyncStatus::Synced;
+        synced
+    });
+    let report = w.run().await;
+    assert_eq!(report.calls.total(), 0, "{report:?}");
+    assert_eq!(w.remote.calls().create, 1);
+    assert_eq!(w.remote_titles(), ["a"]);
+}
+
+/// A state store whose first write waits for a permit: a run stalled at that point (a
+/// slow network, a paused process) while its lease runs out.
+struct Stalled<'a> {
+    inner: &'a MemoryStates,
+    gate: Semaphore,
+    stalled: Semaphore,
+}
+
+#[async_trait]
+impl SyncStateStore for Stalled<'_> {
+    async fn load(
+        &self,
+        keys: &[EntityKey],
+    ) -> Result<std::collections::HashMap<EntityKey, SyncState>, PortError> {
+        self.inner.load(keys).await
+    }
+    async fn save(
+        &self,
+        lease: Lease,
+        states: &mut [(EntityKey, SyncState)],
+    ) -> Result<(), PortError> {
+        self.stalled.add_permits(1);
+        self.gate.acquire().await.unwrap().forget();
+        self.inner.save(lease, states).await
+    }
+    async fn pending_page(
+        &self,
+        after: Option<EntityKey>,
+        limit: usize,
+    ) -> Result<Vec<EntityKey>, PortError> {
+        self.inner.pending_page(after, limit).await
+    }
+    async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<Option<Lease>, PortError> {
+        self.inner.try_lease(owner, ttl).await
+    }
+    async fn release_lease(&self, owner: &str) -> Result<(), PortError> {
+        self.inner.release_lease(owner).await
+    }
+    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError> {
+        self.inner.claim_remote(remote_id, key).await
+    }
+    async fn record_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
+        self.inner.record_remote(remote_id, key).await
+    }
+    async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
+        self.inner.release_remote(remote_id, key).await
+    }
+}
+
+/// Run A stalls after reading a state, its lease is taken over, and run B takes in and
+/// syncs a newer change of the same entity. A's write of its older view must be refused
+/// (and A stop), or the newer change, its message already deleted, would be lost.
+#[tokio::test]
+async fn a_run_that_lost_its_lease_cannot_overwrite_a_newer_change() {
+    let w = World {
+        // The stalled run's messages come back at once, as after a visibility timeout.
+        queue: MemoryQueue::new(Duration::ZERO),
+        ..World::new()
+    };
+    w.enqueue(&[change(1, ChangeKind::Insert, "v1")]).await;
+    w.run().await;
+    w.enqueue(&[change(1, ChangeKind::Modify, "v2")]).await;
+    let stalled = Stalled {
+        inner: &w.states,
+        gate: Semaphore::new(0),
+        stalled: Semaphore::new(0),
+    };
+    let a = w.engine(&stalled, &w.remote, config());
+    let b = async {
+        stalled.stalled.acquire().await.unwrap().forget();
+        w.states.expire_lease();
+        w.enqueue(&[change(1, ChangeKind::Modify, "v3")]).await;
+        let report = w.run().await;
+        stalled.gate.add_permits(1000);
+        report
+    };
+    let (a, b) = tokio::join!(a.run(), b);
+    assert!(matches!(a, Err(SyncError::Port(_))), "A must stop: {a:?}");
+    assert_eq!(b.calls.put, 1);
+    // Whatever A left in the queue is older than what was synced.
+    let after = w.run().await;
+    assert_eq!(after.calls.total(), 0, "{after:?}");
+    assert_eq!(w.remote_titles(), ["v3"]);
+    assert_eq!(w.state(1).status, SyncStatus::Synced);
+}
+
+/// An hour of outage, a run a minute: nothing counts as an attempt, nothing is parked,
+/// each run stops calling after the first failure it sees, and all of it syncs afterwards.
+#[tokio::test(start_paused = true)]
+async fn an_hour_long_outage_parks_nothing_and_converges() {
+    let w = World::new();
+    let events: Vec<ChangeEvent> = (1..=40)
+        .map(|id| change(id, ChangeKind::Insert, &format!("p{id}")))
+        .collect();
+    w.enqueue(&events).await;
+    w.remote.set_down(true);
+    for minute in 0..60 {
+        let before = w.remote.calls();
+        let report = w.run().await;
+        assert_eq!(
+            report.outcome,
+            Outcome::RemoteUnavailable,
+            "minute {minute}"
+        );
+        assert_eq!(report.parked, 0);
+        let calls = w.remote.calls().create - before.create;
+        assert!(
+            calls <= config().concurrency as u64,
+            "minute {minute}: {calls} creates against a remote that is down"
+        );
+        tokio::time::advance(Duration::from_secs(60)).await;
+    }
+    assert!(w.dead.parked().is_empty());
+    assert!(w.states.snapshot().values().all(|s| s.attempts == 0));
+    w.remote.set_down(false);
+    let report = w.run().await;
+    assert_eq!(
+        (report.outcome, report.entities_synced),
+        (Outcome::Completed, 40)
+    );
+    assert_eq!(w.remote.rows(EntityKind::Post).len(), 40);
+}
+
+/// A backlog far larger than a page is read and synced a page at a time.
+#[tokio::test]
+async fn a_backlog_is_worked_through_in_pages() {
+    let w = World::new();
+    for chunk in (1..=1_000u64).collect::<Vec<_>>().chunks(100) {
+        let events: Vec<ChangeEvent> = chunk
+            .iter()
+            .map(|&id| change(id, ChangeKind::Insert, &format!("p{id}")))
+            .collect();
+        w.enqueue(&events).await;
+    }
+    let config = SyncConfig {
+        page_size: 64,
+        ..config()
+    };
+    let report = w.engine(&w.states, &w.remote, config).run().await.unwrap();
+    assert_eq!(report.entities_synced, 1_000);
+    let largest = w.states.load_sizes().into_iter().max().unwrap();
+    assert!(largest <= 100, "one read of {largest} states");
+}
+
+/// Whatever fails, the report fits a log event and a DynamoDB item.
+#[tokio::test]
+async fn the_report_stays_bounded_whatever_fails() {
+    let w = World::new();
+    w.remote.refuse_containing("refused");
+    let events: Vec<ChangeEvent> = (1..=2_000)
+        .map(|id| {
+            change(
+                id,
+                ChangeKind::Insert,
+                &format!("refused {}", "x".repeat(200)),
+            )
+        })
+        .collect();
+    w.enqueue(&events).await;
+    let report = w.run().await;
+    assert_eq!(report.failures.len(), ps_sync::MAX_FAILURES_LISTED);
+    assert_eq!(
+        report.failures_omitted,
+        2_000 - ps_sync::MAX_FAILURES_LISTED as u64
+    );
+    let size = serde_json::to_string(&report).unwrap().len();
+    assert!(size < 64 * 1024, "{size} bytes");
+}
+
+/// A remote that never answers.
+struct Hanging;
+
+#[async_trait]
+impl RemoteApi for Hanging {
+    async fn create(&self, _: &EntityData) -> Result<u64, RemoteError> {
+        std::future::pending().await
+    }
+    async fn replace(&self, _: u64, _: &EntityData) -> Result<(), RemoteError> {
+        std::future::pending().await
+    }
+    async fn delete(&self, _: EntityKind, _: u64) -> Result<(), RemoteError> {
+        std::future::pending().await
+    }
+    async fn find(&self, _: &EntityData) -> Result<Vec<u64>, RemoteError> {
+        std::future::pending().await
+    }
+    async fn probe(&self) -> Result<(), RemoteError> {
+        std::future::pending().await
+    }
+}
+
+/// A run ends before its lease even when every call hangs: no run is still calling the
+/// remote when another may take the lease.
+#[tokio::test(start_paused = true)]
+async fn a_run_ends_before_its_lease_even_when_the_remote_hangs() {
+    let w = World::new();
+    w.enqueue(&[change(1, ChangeKind::Insert, "a")]).await;
+    let started = tokio::time::Instant::now();
+    let report = w.engine(&w.states, &Hanging, config()).run().await.unwrap();
+    assert!(
+        started.elapsed() < config().lease,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(report.outcome, Outcome::RemoteUnavailable);
+    let state = w.state(1);
+    assert!(
+        state.creating,
+        "the create's outcome is unknown: looked up before a repeat"
+    );
+    assert_eq!(state.attempts, 0);
+}
