@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use placeholder_sync_tests::sync::{JsonServer, MAX_ATTEMPTS, Pipeline, remote_list};
+use placeholder_sync_tests::sync::{JsonServer, MAX_ATTEMPTS, Pipeline, remote_list, sync_config};
 use ps_core::change::{ChangeEvent, EntityData, EntityKey};
 use ps_core::merge::{SyncState, SyncStatus};
 use ps_core::ports::{Lease, PortError, SyncStateStore};
 use ps_store::DynamoStore;
-use ps_sync::SyncError;
+use ps_sync::{SyncConfig, SyncError};
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -350,9 +350,11 @@ async fn a_comment_waits_while_its_post_is_not_on_the_remote() {
 }
 
 /// The remote as the real JSONPlaceholder behaves: every create answers id 101, nothing
-/// persists, and a PUT to an id it does not hold answers 500.
+/// persists, and a PUT to an id it does not hold answers 500 while everything else works.
+/// A 500 is the remote's fault, not the change's: the change is never parked, and it backs
+/// off (a minute, doubling, up to an hour) instead of being retried at every run.
 #[tokio::test]
-async fn a_remote_that_fakes_writes_ends_in_failed_entities_and_dead_letters_not_a_retry_storm() {
+async fn a_remote_that_keeps_failing_one_change_backs_off_and_parks_nothing() {
     let remote = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/posts"))
@@ -376,6 +378,63 @@ async fn a_remote_that_fakes_writes_ends_in_failed_entities_and_dead_letters_not
         )
         .await;
     p.capture().await;
+    let config = SyncConfig {
+        backoff: Duration::from_secs(60),
+        ..sync_config()
+    };
+    let report = p.sync_configured(config.clone()).await.unwrap();
+    assert_eq!(report.failures.len(), 1);
+    assert!(!report.failures[0].counted, "a 500 is no refusal");
+    for _ in 0..2 * MAX_ATTEMPTS {
+        let report = p.sync_configured(config.clone()).await.unwrap();
+        assert_eq!(
+            (report.calls.total(), report.entities_backing_off),
+            (0, 1),
+            "not tried again before its backoff ends"
+        );
+    }
+    assert_eq!(
+        requests(&remote, "PUT", "/posts/101").await,
+        4,
+        "one attempt: 1 + 3 retries"
+    );
+    let state = p.state(EntityKey::post(post)).await;
+    assert_eq!(
+        (state.status, state.attempts, state.failures),
+        (SyncStatus::Failed, 0, 1)
+    );
+    assert!(state.pending.is_some(), "still pending, never parked");
+    assert!(state.last_error.unwrap().contains("500"));
+    assert_eq!(p.counts().await.dead_lettered, 0);
+}
+
+/// A change the remote refuses (a 4xx) is parked after its last attempt: the dead-letter
+/// queue holds the change itself, ready to be redriven, and it is not tried again.
+#[tokio::test]
+async fn a_refused_change_is_parked_after_its_last_attempt() {
+    let remote = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/posts"))
+        .respond_with(created(101))
+        .mount(&remote)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/posts/101"))
+        .respond_with(ResponseTemplate::new(422).set_body_string("title not allowed"))
+        .mount(&remote)
+        .await;
+    let p = Pipeline::new(&remote.uri()).await;
+    let post = p.api.create_post("p").await;
+    p.capture().await;
+    p.sync().await;
+    p.api
+        .write(
+            "PATCH",
+            &format!("/posts/{post}"),
+            json!({"title": "edited"}),
+        )
+        .await;
+    p.capture().await;
     for run in 1..=MAX_ATTEMPTS {
         let report = p.sync().await;
         assert_eq!(report.failures.len(), 1);
@@ -383,18 +442,17 @@ async fn a_remote_that_fakes_writes_ends_in_failed_entities_and_dead_letters_not
         assert_eq!(report.failures[0].attempts, run);
         assert_eq!(report.parked, u64::from(run == MAX_ATTEMPTS), "run {run}");
     }
-    let puts = requests(&remote, "PUT", "/posts/101").await;
     assert_eq!(
-        puts,
-        4 * MAX_ATTEMPTS as usize,
-        "bounded: 1 + 3 retries per attempt, then parked"
+        requests(&remote, "PUT", "/posts/101").await,
+        MAX_ATTEMPTS as usize,
+        "a 4xx is not retried within a run"
     );
     let state = p.state(EntityKey::post(post)).await;
     assert_eq!(state.status, SyncStatus::Failed);
     assert!(state.pending.is_none());
     let error = state.last_error.unwrap();
     assert!(
-        error.contains("500") && error.contains("dead-letter"),
+        error.contains("422") && error.contains("dead-letter"),
         "{error}"
     );
     let counts = p.counts().await;

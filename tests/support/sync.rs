@@ -30,6 +30,8 @@ pub fn sync_config() -> SyncConfig {
     SyncConfig {
         budget: Duration::from_secs(60),
         max_attempts: MAX_ATTEMPTS,
+        // The tests run in real time: a change the remote failed may be tried again at once.
+        backoff: Duration::ZERO,
         ..SyncConfig::default()
     }
 }
@@ -161,6 +163,19 @@ impl Pipeline {
     }
 
     pub async fn sync_with(&self, states: &dyn SyncStateStore) -> Result<SyncReport, SyncError> {
+        self.sync_over(states, sync_config()).await
+    }
+
+    /// A sync run with settings of the caller's.
+    pub async fn sync_configured(&self, config: SyncConfig) -> Result<SyncReport, SyncError> {
+        self.sync_over(&self.api.store, config).await
+    }
+
+    async fn sync_over(
+        &self,
+        states: &dyn SyncStateStore,
+        config: SyncConfig,
+    ) -> Result<SyncReport, SyncError> {
         let remote = self.remote();
         let dead_letters = self.queue.dead_letters();
         let engine = SyncEngine {
@@ -168,7 +183,7 @@ impl Pipeline {
             states,
             remote: &remote,
             parked: &dead_letters,
-            config: sync_config(),
+            config,
         };
         engine.run().await
     }

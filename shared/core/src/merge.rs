@@ -21,6 +21,10 @@ pub enum SyncStatus {
     Waiting,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// What the sync knows about one entity on the remote. Kept per entity, outside the stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,6 +52,13 @@ pub struct SyncState {
     /// failures of this change count, never an unavailable remote.
     #[serde(default)]
     pub attempts: u32,
+    /// Failures of the pending change that were the remote's (a server error or no answer
+    /// while it answered otherwise): they never park it, but it waits longer after each.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+    /// Not to be tried again before this (Unix milliseconds), after such a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<u64>,
     /// The revision the store held when this was read (0: never written by the sync). Kept
     /// by the store beside the state, not in it: every write is conditional on it.
     #[serde(skip)]
@@ -67,6 +78,8 @@ impl SyncState {
             creating: false,
             pending: None,
             attempts: 0,
+            failures: 0,
+            retry_at: None,
             revision: 0,
         }
     }
@@ -238,6 +251,8 @@ pub fn journal(
         state.pending = Some(newest.clone());
         // New data deserves fresh attempts (it may be what the remote rejected).
         state.attempts = 0;
+        state.failures = 0;
+        state.retry_at = None;
         state.status = SyncStatus::Pending;
         state.last_error = None;
         changed.push(m.key);

@@ -26,7 +26,7 @@ struct Inner {
     posts: BTreeMap<u64, EntityData>,
     comments: BTreeMap<u64, EntityData>,
     down: bool,
-    faults: VecDeque<Fault>,
+    faults: VecDeque<Option<Fault>>,
     /// Titles or names containing this are always refused (a 422).
     refuse: Option<String>,
     calls: Calls,
@@ -93,7 +93,7 @@ impl Inner {
                 return Some(Fault::Reject);
             }
         }
-        self.faults.pop_front()
+        self.faults.pop_front().flatten()
     }
 }
 
@@ -117,8 +117,8 @@ impl MemoryRemote {
         self.lock().down = down;
     }
 
-    /// The next write calls meet these faults, in order.
-    pub fn push_faults(&self, faults: &[Fault]) {
+    /// The next write calls meet these faults, in order (`None`: no fault for that call).
+    pub fn push_faults(&self, faults: &[Option<Fault>]) {
         self.lock().faults.extend(faults);
     }
 

@@ -21,8 +21,11 @@ pub(crate) enum Failure {
     Waiting(String),
     /// The remote was unavailable (or asked to wait): no attempt, the run stops calling.
     Unavailable(String),
-    /// The remote refused or failed this change while it answered otherwise: an attempt.
-    Failed(String),
+    /// A server error or no answer for this change while the remote answers otherwise: the
+    /// remote's fault, not the change's. No attempt; the entity waits longer each time.
+    Failing(String),
+    /// The remote refused the change (a 4xx): an attempt, parked after the last.
+    Refused(String),
 }
 
 type Applied = Result<Result<(), Failure>, PortError>;
@@ -156,14 +159,14 @@ impl SyncEngine<'_> {
         }
     }
 
-    /// Whether a failure counts against the change. A refusal does. A server error or no
-    /// answer counts only if the remote answers a probe right after (it fails this change
-    /// while serving others); otherwise the remote is unavailable: the run stops calling it
-    /// and nothing counts, so an outage of any length parks nothing.
+    /// What a failure means. A refusal counts against the change. A server error or no
+    /// answer is the remote's fault: if it answers a probe right after, it fails this change
+    /// while serving others, and the entity backs off; if not, the remote is unavailable and
+    /// the run stops calling it. Neither counts, so no outage or flaky remote parks anything.
     async fn classify(&self, run: &Run, error: RemoteError) -> Failure {
         let message = error.to_string();
         match error {
-            RemoteError::Rejected(_) => Failure::Failed(message),
+            RemoteError::Rejected(_) => Failure::Refused(message),
             RemoteError::Transient {
                 retry_after: Some(_),
                 ..
@@ -177,7 +180,7 @@ impl SyncEngine<'_> {
                     return Failure::Unavailable(message);
                 }
                 match self.within_deadline(self.remote.probe(), false).await {
-                    Ok(()) => Failure::Failed(message),
+                    Ok(()) => Failure::Failing(message),
                     Err(_) => {
                         run.stop_calling();
                         Failure::Unavailable(message)

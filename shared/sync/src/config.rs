@@ -23,6 +23,9 @@ pub struct SyncConfig {
     pub max_parallel_receives: usize,
     /// Entities read and synced per page of the backlog: what bounds a run's memory.
     pub page_size: usize,
+    /// How long a change the remote failed (a server error, no answer) waits before its next
+    /// try; doubled after each further failure, at most an hour.
+    pub backoff: Duration,
 }
 
 impl Default for SyncConfig {
@@ -37,6 +40,7 @@ impl Default for SyncConfig {
             max_attempts: 5,
             max_parallel_receives: 10,
             page_size: 500,
+            backoff: Duration::from_secs(60),
         }
     }
 }
@@ -44,7 +48,7 @@ impl Default for SyncConfig {
 impl SyncConfig {
     /// `SYNC_BUDGET_SECONDS` (default 50), `SYNC_CALL_DEADLINE_SECONDS` (20),
     /// `SYNC_LEASE_SECONDS` (budget + call deadline + 30), `SYNC_CONCURRENCY` (16),
-    /// `SYNC_MAX_ATTEMPTS` (5), `SYNC_PAGE_SIZE` (500).
+    /// `SYNC_MAX_ATTEMPTS` (5), `SYNC_PAGE_SIZE` (500), `SYNC_BACKOFF_SECONDS` (60).
     pub fn from_env() -> Result<Self, String> {
         let number = |name: &str| -> Result<Option<u64>, String> {
             match std::env::var(name) {
@@ -80,6 +84,9 @@ impl SyncConfig {
         }
         if let Some(v) = at_least_one("SYNC_PAGE_SIZE")? {
             config.page_size = v as usize;
+        }
+        if let Some(v) = number("SYNC_BACKOFF_SECONDS")? {
+            config.backoff = Duration::from_secs(v);
         }
         config.check()?;
         Ok(config)

@@ -11,7 +11,14 @@ use ps_core::ports::PortError;
 
 use crate::call::Failure;
 use crate::report::{CallCounts, EntityFailure};
-use crate::{Run, SyncEngine, SyncError, SyncReport};
+use crate::{Run, SyncEngine, SyncError, SyncReport, unix_now_ms};
+
+/// How long an entity waits after its `failures`-th failure that was the remote's: the
+/// configured backoff, doubling, at most an hour.
+fn backoff_ms(first: std::time::Duration, failures: u32) -> u64 {
+    let first = first.as_millis().min(3_600_000) as u64;
+    (first << failures.saturating_sub(1).min(16)).min(3_600_000)
+}
 
 /// One post's group in a page: its pending entities and the states they need.
 #[derive(Default)]
@@ -28,6 +35,7 @@ pub(crate) struct GroupResult {
     pub unresolved: u64,
     pub synced: u64,
     pub deferred: u64,
+    pub backing_off: u64,
     pub parked: u64,
     pub failures: Vec<EntityFailure>,
 }
@@ -138,6 +146,7 @@ impl SyncEngine<'_> {
             report.creates_unresolved += result.unresolved;
             report.entities_synced += result.synced;
             report.entities_deferred += result.deferred;
+            report.entities_backing_off += result.backing_off;
             report.parked += result.parked;
             for failure in result.failures {
                 report.failed(failure);
@@ -168,6 +177,10 @@ impl SyncEngine<'_> {
             let Some(pending) = state.pending.clone() else {
                 continue;
             };
+            if state.retry_at.is_some_and(|at| at > unix_now_ms()) {
+                result.backing_off += 1;
+                continue;
+            }
             let outcome = match plan(&key, pending.after.as_ref(), &state) {
                 None => Ok(()),
                 Some(call) => {
@@ -180,6 +193,8 @@ impl SyncEngine<'_> {
                     state.last_sequence = Some(pending.sequence);
                     state.pending = None;
                     state.attempts = 0;
+                    state.failures = 0;
+                    state.retry_at = None;
                     state.status = SyncStatus::Synced;
                     state.last_error = None;
                     result.synced += 1;
@@ -188,7 +203,14 @@ impl SyncEngine<'_> {
                     let (status, error, counted) = match failure {
                         Failure::Waiting(e) => (SyncStatus::Waiting, e, false),
                         Failure::Unavailable(e) => (SyncStatus::Pending, e, false),
-                        Failure::Failed(e) => (SyncStatus::Failed, e, true),
+                        Failure::Failing(e) => {
+                            state.failures += 1;
+                            state.retry_at = Some(
+                                unix_now_ms() + backoff_ms(self.config.backoff, state.failures),
+                            );
+                            (SyncStatus::Failed, e, false)
+                        }
+                        Failure::Refused(e) => (SyncStatus::Failed, e, true),
                     };
                     tracing::warn!(entity = %key, %error, counted, "entity not synced");
                     state.attempts += u32::from(counted);

@@ -11,8 +11,9 @@
 //!
 //! Every state write is conditional on the revision it was read at and fenced by the run's
 //! lease epoch, so a run that lost its lease (or read a stale index) stops instead of
-//! overwriting newer state. Only the remote refusing a change counts as a failed attempt; an
-//! unavailable remote stops the run's calls and leaves everything pending.
+//! overwriting newer state. Only the remote refusing a change counts as a failed attempt; a
+//! change the remote fails (5xx, no answer) backs off, and an unavailable remote stops the
+//! run's calls and leaves everything pending.
 
 mod call;
 mod config;
@@ -69,9 +70,19 @@ impl Run {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
+    unix_now_ms() / 1000
+}
+
+/// Wall-clock time in Unix milliseconds, as tokio's clock advances from one anchor taken
+/// once per process: real time in production, virtual time under a paused test clock.
+pub(crate) fn unix_now_ms() -> u64 {
+    static ANCHOR: std::sync::OnceLock<(SystemTime, std::time::Instant)> =
+        std::sync::OnceLock::new();
+    let (wall, instant) = *ANCHOR.get_or_init(|| (SystemTime::now(), std::time::Instant::now()));
+    let elapsed = Instant::now().into_std().saturating_duration_since(instant);
+    (wall + elapsed)
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or_default()
 }
 

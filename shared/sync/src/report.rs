@@ -50,9 +50,8 @@ pub struct EntityFailure {
     pub error: String,
     /// Failed attempts so far at this change.
     pub attempts: u32,
-    /// Whether this failure counted as an attempt (the remote refused or failed this change
-    /// while it answered otherwise), rather than the remote being unavailable or the change
-    /// waiting for its post.
+    /// Whether this failure counted as an attempt (the remote refused the change), rather
+    /// than being the remote's fault or the change waiting for its post.
     pub counted: bool,
     /// Whether this failure was the last attempt and the change is now in the DLQ.
     pub parked: bool,
@@ -93,6 +92,8 @@ pub struct SyncReport {
     pub entities_synced: u64,
     /// Pending changes the budget or an unavailable remote left for the next run.
     pub entities_deferred: u64,
+    /// Pending changes not tried because the remote failed them recently (they back off).
+    pub entities_backing_off: u64,
     pub calls: CallCounts,
     /// Entities found on the remote after a create whose answer was lost, instead of
     /// being created twice.

@@ -9,7 +9,7 @@ use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey, EntityKind
 use ps_core::merge::{SyncState, SyncStatus};
 use ps_core::model::Post;
 use ps_core::ports::{ChangeSink, Lease, PortError, RemoteApi, RemoteError, SyncStateStore};
-use ps_memory::{MemoryDeadLetters, MemoryQueue, MemoryRemote, MemoryStates};
+use ps_memory::{Fault, MemoryDeadLetters, MemoryQueue, MemoryRemote, MemoryStates};
 use ps_sync::{Outcome, SyncConfig, SyncEngine, SyncError, SyncReport};
 use tokio::sync::Semaphore;
 
@@ -346,4 +346,33 @@ async fn a_run_ends_before_its_lease_even_when_the_remote_hangs() {
         "the create's outcome is unknown: looked up before a repeat"
     );
     assert_eq!(state.attempts, 0);
+}
+
+/// A remote that fails one change again and again (500s) while it answers otherwise: the
+/// change is never parked, it waits longer after each failure (a minute, doubling, up to an
+/// hour: 20 failures take most of a day, not 20 minutes of runs), and it syncs once the
+/// remote takes it.
+#[tokio::test(start_paused = true)]
+async fn a_change_the_remote_keeps_failing_backs_off_and_is_never_parked() {
+    let w = World::new();
+    w.enqueue(&[change(1, ChangeKind::Insert, "a")]).await;
+    w.remote.push_faults(&[Some(Fault::ServerError); 20]);
+    let mut synced_at = None;
+    for minute in 0..24 * 60 {
+        let report = w.run().await;
+        assert_eq!(report.parked, 0);
+        if report.entities_synced == 1 {
+            synced_at = Some(minute);
+            break;
+        }
+        tokio::time::advance(Duration::from_secs(60)).await;
+    }
+    let minute = synced_at.expect("synced within the day");
+    assert!(
+        minute > 10 * 60,
+        "synced after {minute} minutes: no backoff"
+    );
+    assert_eq!(w.remote.calls().create, 21, "20 failures, then the create");
+    assert!(w.dead.parked().is_empty());
+    assert_eq!(w.remote_titles(), ["a"]);
 }
