@@ -153,12 +153,15 @@ async fn an_outage_parks_nothing_and_everything_syncs_when_it_ends() {
         .with_priority(1)
         .mount_as_scoped(&remote)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/posts"))
-        .respond_with(created(9))
-        .with_priority(2)
-        .mount(&remote)
-        .await;
+    for id in [9, 10] {
+        Mock::given(method("POST"))
+            .and(path("/posts"))
+            .respond_with(created(id))
+            .up_to_n_times(1)
+            .with_priority(2)
+            .mount(&remote)
+            .await;
+    }
     let p = Pipeline::new(&remote.uri()).await;
     let posts = [p.api.create_post("a").await, p.api.create_post("b").await];
     p.capture().await;
@@ -522,9 +525,6 @@ impl SyncStateStore for DiesAfterFirstCreate {
     }
     async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError> {
         self.inner.claim_remote(remote_id, key).await
-    }
-    async fn record_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
-        self.inner.record_remote(remote_id, key).await
     }
     async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
         self.inner.release_remote(remote_id, key).await

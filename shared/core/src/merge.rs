@@ -43,6 +43,10 @@ pub struct SyncState {
     /// A create was sent and its answer not yet recorded: the one window where a remote
     /// create could be repeated. The next attempt looks for it on the remote first.
     pub creating: bool,
+    /// What that create sent (local ids): the look-up searches for this, not for the
+    /// entity as it is now, which may have changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_sent: Option<EntityData>,
     /// The newest change taken off the queue and not yet on the remote. Journaled here
     /// before its message is deleted, so later changes merge into it across runs and the
     /// remote gets one call for all of them.
@@ -76,6 +80,7 @@ impl SyncState {
             status: SyncStatus::Synced,
             last_error: None,
             creating: false,
+            create_sent: None,
             pending: None,
             attempts: 0,
             failures: 0,
@@ -264,8 +269,17 @@ pub fn journal(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteCall {
     Create(EntityData),
-    Update { remote_id: u64, data: EntityData },
-    Delete { kind: EntityKind, remote_id: u64 },
+    Update {
+        remote_id: u64,
+        data: EntityData,
+    },
+    Delete {
+        kind: EntityKind,
+        remote_id: u64,
+    },
+    /// The entity was deleted while a create it sent has an unknown outcome: find what was
+    /// sent and delete it, if the remote has it.
+    Withdraw(EntityData),
 }
 
 impl RemoteCall {
@@ -273,7 +287,7 @@ impl RemoteCall {
         match self {
             RemoteCall::Create(_) => "POST",
             RemoteCall::Update { .. } => "PUT",
-            RemoteCall::Delete { .. } => "DELETE",
+            RemoteCall::Delete { .. } | RemoteCall::Withdraw(_) => "DELETE",
         }
     }
 }
@@ -298,6 +312,8 @@ pub fn plan(
             kind: key.kind,
             remote_id,
         }),
+        // Deleted, but a create may have reached the remote unrecorded.
+        (None, _, _) if state.creating => state.create_sent.clone().map(RemoteCall::Withdraw),
         (None, _, _) => None,
     }
 }
@@ -306,7 +322,7 @@ pub fn plan(
 /// comments, and deleted after them.
 pub fn phase(key: &EntityKey, call: Option<&RemoteCall>) -> u8 {
     match (key.kind, call) {
-        (EntityKind::Post, Some(RemoteCall::Delete { .. })) => 2,
+        (EntityKind::Post, Some(RemoteCall::Delete { .. } | RemoteCall::Withdraw(_))) => 2,
         (EntityKind::Post, _) => 0,
         (EntityKind::Comment, _) => 1,
     }
@@ -408,6 +424,24 @@ mod tests {
     }
 
     #[test]
+    fn a_deleted_entity_whose_create_may_have_happened_is_withdrawn() {
+        let lost = SyncState {
+            creating: true,
+            create_sent: Some(post(1, "a")),
+            ..SyncState::default()
+        };
+        assert_eq!(
+            plan(&EntityKey::post(1), None, &lost),
+            Some(RemoteCall::Withdraw(post(1, "a")))
+        );
+        assert_eq!(
+            plan(&EntityKey::post(1), None, &SyncState::default()),
+            None,
+            "never created: nothing to do"
+        );
+    }
+
+    #[test]
     fn older_and_repeated_changes_are_ignored() {
         let events = [
             event(1, 5, Some(post(1, "old")), ChangeKind::Modify),
@@ -446,6 +480,7 @@ mod tests {
                     state.remote_exists = false;
                     state.synced = None;
                 }
+                RemoteCall::Withdraw(_) => unreachable!("no create is left unknown here"),
             }
         }
 

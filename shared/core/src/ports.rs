@@ -124,11 +124,12 @@ pub trait SyncStateStore: Send + Sync {
     async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<Option<Lease>, PortError>;
     async fn release_lease(&self, owner: &str) -> Result<(), PortError>;
     /// Claims `remote_id` for `key` (same kind): false if another local entity holds it,
-    /// i.e. its state maps that remote id and the remote still has it. How a lost create is
-    /// never resolved by adopting another entity's remote copy.
+    /// i.e. its state maps that remote id and the remote still has it (or its delete is not
+    /// yet recorded). How a lost create is never resolved by adopting another entity's copy,
+    /// and how a remote that hands ids out again (json-server) is never misread: a create
+    /// given an id whose previous holder's delete is unrecorded does not take it, and a delete
+    /// finding its id held by another knows its own copy is gone.
     async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError>;
-    /// Records that `key` holds `remote_id`: the remote just gave it that id.
-    async fn record_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError>;
     /// Forgets `key`'s claim on `remote_id` (deleted on the remote; the id may be reused).
     async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError>;
 }

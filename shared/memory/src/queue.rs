@@ -1,6 +1,7 @@
 //! The FIFO change queue and the dead-letter queue in memory: message groups (a group with a
 //! message in flight hands out no other), visibility timeouts, deduplication on the event id
-//! while a copy is queued.
+//! while a copy is queued. With chaos it also delivers a message twice, hands groups out in
+//! any order, and (as moto does after a visibility timeout) redelivers a group out of order.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -8,6 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ps_core::change::ChangeEvent;
 use ps_core::ports::{ChangeSink, ChangeSource, PortError, QueuedChange};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 struct Message {
@@ -17,10 +20,20 @@ struct Message {
     visible_at: Instant,
 }
 
+/// Seeded misbehaviour, each a probability per occasion.
+struct Chaos {
+    rng: StdRng,
+    duplicate: f64,
+    reorder: f64,
+    duplicated: u64,
+    reordered: u64,
+}
+
 struct Inner {
     messages: Vec<Message>,
     receipts: u64,
     visibility: Duration,
+    chaos: Option<Chaos>,
 }
 
 pub struct MemoryQueue {
@@ -35,6 +48,7 @@ impl MemoryQueue {
                 messages: Vec::new(),
                 receipts: 0,
                 visibility,
+                chaos: None,
             }),
         }
     }
@@ -51,6 +65,31 @@ impl MemoryQueue {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// From now on: a sent message is delivered twice with probability `duplicate`, and a
+    /// receive hands groups out in a random order and, with probability `reorder`, a group
+    /// whose message came back after its visibility timeout out of order.
+    pub fn set_chaos(&self, seed: u64, duplicate: f64, reorder: f64) {
+        self.lock().chaos = Some(Chaos {
+            rng: StdRng::seed_from_u64(seed),
+            duplicate,
+            reorder,
+            duplicated: 0,
+            reordered: 0,
+        });
+    }
+
+    pub fn clear_chaos(&self) {
+        self.lock().chaos = None;
+    }
+
+    /// (messages delivered twice, groups redelivered out of order) so far.
+    pub fn chaos_met(&self) -> (u64, u64) {
+        self.lock()
+            .chaos
+            .as_ref()
+            .map_or((0, 0), |c| (c.duplicated, c.reordered))
+    }
 }
 
 #[async_trait]
@@ -66,11 +105,20 @@ impl ChangeSink for MemoryQueue {
             {
                 continue;
             }
-            inner.messages.push(Message {
-                event: event.clone(),
-                receipt: None,
-                visible_at: now,
-            });
+            let mut copies = 1;
+            if let Some(c) = &mut inner.chaos {
+                if c.rng.random_bool(c.duplicate) {
+                    c.duplicated += 1;
+                    copies = 2;
+                }
+            }
+            for _ in 0..copies {
+                inner.messages.push(Message {
+                    event: event.clone(),
+                    receipt: None,
+                    visible_at: now,
+                });
+            }
         }
         Ok(Vec::new())
     }
@@ -88,9 +136,31 @@ impl ChangeSource for MemoryQueue {
             .filter(|m| m.visible_at > now)
             .map(|m| m.event.group())
             .collect();
+        let Inner {
+            messages,
+            receipts: issued,
+            chaos,
+            ..
+        } = &mut *inner;
+        if let Some(chaos) = chaos {
+            // Groups in any order (FIFO orders only within a group).
+            if !messages.is_empty() {
+                let start = chaos.rng.random_range(0..messages.len());
+                messages.rotate_left(start);
+            }
+            // moto: a group back from a visibility timeout may come back out of order.
+            if messages.len() > 1 && chaos.rng.random_bool(chaos.reorder) {
+                let i = chaos.rng.random_range(0..messages.len() - 1);
+                let (a, b) = (&messages[i], &messages[i + 1]);
+                if a.receipt.is_some() && a.event.group() == b.event.group() {
+                    messages.swap(i, i + 1);
+                    chaos.reordered += 1;
+                }
+            }
+        }
         let mut taken = Vec::new();
-        let mut receipts = inner.receipts;
-        for message in inner.messages.iter_mut() {
+        let mut receipts = *issued;
+        for message in messages.iter_mut() {
             if taken.len() >= max.min(10) {
                 break;
             }
@@ -106,7 +176,7 @@ impl ChangeSource for MemoryQueue {
                 event: message.event.clone(),
             });
         }
-        inner.receipts = receipts;
+        *issued = receipts;
         Ok(taken)
     }
 

@@ -3,22 +3,40 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ps_core::change::{EntityData, EntityKind};
 use ps_core::ports::{RemoteApi, RemoteError};
 
 /// What the next write call (create, replace, delete) meets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
     /// Done on the remote, but the answer is lost (a timeout after processing).
     ProcessThenLose,
     /// A 500 without doing it.
     ServerError,
-    /// A 503 or 429: not done, come back later.
+    /// A 503: not done, come back later.
     Unavailable,
+    /// A 429 asking to come back in an hour: not done.
+    Throttled,
+    /// Done at once, answered only after a minute (past any call deadline).
+    Slow,
     /// A 4xx.
     Reject,
+}
+
+impl Fault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::ProcessThenLose => "remote_process_then_lose",
+            Fault::ServerError => "remote_server_error",
+            Fault::Unavailable => "remote_unavailable",
+            Fault::Throttled => "remote_throttled",
+            Fault::Slow => "remote_slow",
+            Fault::Reject => "remote_reject",
+        }
+    }
 }
 
 #[derive(Default)]
@@ -30,6 +48,10 @@ struct Inner {
     /// Titles or names containing this are always refused (a 422).
     refuse: Option<String>,
     calls: Calls,
+    /// How long every call takes to answer (after it took effect).
+    latency: Duration,
+    /// The faults calls met, by kind.
+    met: BTreeMap<Fault, u64>,
 }
 
 /// Calls received, by kind.
@@ -93,7 +115,11 @@ impl Inner {
                 return Some(Fault::Reject);
             }
         }
-        self.faults.pop_front().flatten()
+        let fault = self.faults.pop_front().flatten();
+        if let Some(f) = fault {
+            *self.met.entry(f).or_default() += 1;
+        }
+        fault
     }
 }
 
@@ -131,6 +157,26 @@ impl MemoryRemote {
         self.lock().calls
     }
 
+    /// Every call answers this long after it took effect (a crash in between: done, not
+    /// recorded).
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// Forgets the faults not met yet.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// The faults calls met, by name.
+    pub fn faults_met(&self) -> BTreeMap<&'static str, u64> {
+        self.lock()
+            .met
+            .iter()
+            .map(|(f, n)| (f.name(), *n))
+            .collect()
+    }
+
     /// Everything the remote holds, by kind and remote id.
     pub fn rows(&self, kind: EntityKind) -> BTreeMap<u64, EntityData> {
         self.lock().rows(kind).clone()
@@ -141,92 +187,164 @@ fn unavailable() -> RemoteError {
     RemoteError::transient("503 Service Unavailable")
 }
 
+fn throttled() -> RemoteError {
+    RemoteError::Transient {
+        message: "429 Too Many Requests".into(),
+        retry_after: Some(Duration::from_secs(3600)),
+    }
+}
+
+/// How a write call ends, once its effect (if any) is applied.
+enum Ending<T> {
+    Answer(Result<T, RemoteError>),
+    /// Answers after a minute.
+    Late(T),
+}
+
+impl MemoryRemote {
+    /// Waits out the latency (with the lock released), then answers.
+    async fn answer<T>(&self, ending: Ending<T>) -> Result<T, RemoteError> {
+        let latency = self.lock().latency;
+        match ending {
+            Ending::Answer(result) => {
+                if !latency.is_zero() {
+                    tokio::time::sleep(latency).await;
+                }
+                result
+            }
+            Ending::Late(value) => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(value)
+            }
+        }
+    }
+
+    /// A fault that stops a write before it takes effect, as its error.
+    fn refused_before(fault: Option<Fault>, create: bool) -> Option<RemoteError> {
+        match fault? {
+            Fault::Unavailable => Some(unavailable()),
+            Fault::Throttled => Some(throttled()),
+            Fault::ServerError if create => Some(RemoteError::Unknown("500".into())),
+            Fault::ServerError => Some(RemoteError::transient("500")),
+            Fault::Reject => Some(RemoteError::Rejected("422".into())),
+            Fault::ProcessThenLose | Fault::Slow => None,
+        }
+    }
+
+    /// How a write that took effect ends, given its fault.
+    fn ending<T>(fault: Option<Fault>, value: T, create: bool) -> Ending<T> {
+        match fault {
+            Some(Fault::ProcessThenLose) if create => {
+                Ending::Answer(Err(RemoteError::Unknown("timed out".into())))
+            }
+            Some(Fault::ProcessThenLose) => {
+                Ending::Answer(Err(RemoteError::transient("timed out")))
+            }
+            Some(Fault::Slow) => Ending::Late(value),
+            _ => Ending::Answer(Ok(value)),
+        }
+    }
+}
+
 #[async_trait]
 impl RemoteApi for MemoryRemote {
     async fn create(&self, data: &EntityData) -> Result<u64, RemoteError> {
-        let mut inner = self.lock();
-        inner.calls.create += 1;
-        let fault = inner.fault(Some(data));
-        match fault {
-            Some(Fault::Unavailable) => return Err(unavailable()),
-            Some(Fault::ServerError) => return Err(RemoteError::Unknown("500".into())),
-            Some(Fault::Reject) => return Err(RemoteError::Rejected("422".into())),
-            Some(Fault::ProcessThenLose) | None => {}
-        }
-        let rows = inner.rows(data.key().kind);
-        let id = rows.keys().next_back().map_or(1, |max| max + 1);
-        rows.insert(id, with_id(data, id));
-        match fault {
-            Some(Fault::ProcessThenLose) => Err(RemoteError::Unknown("timed out".into())),
-            _ => Ok(id),
-        }
+        let ending = {
+            let mut inner = self.lock();
+            inner.calls.create += 1;
+            let fault = inner.fault(Some(data));
+            match Self::refused_before(fault, true) {
+                Some(e) => Ending::Answer(Err(e)),
+                None => {
+                    let rows = inner.rows(data.key().kind);
+                    let id = rows.keys().next_back().map_or(1, |max| max + 1);
+                    rows.insert(id, with_id(data, id));
+                    tracing::debug!(?fault, id, ?data, "remote: created");
+                    Self::ending(fault, id, true)
+                }
+            }
+        };
+        self.answer(ending).await
     }
 
     async fn replace(&self, remote_id: u64, data: &EntityData) -> Result<(), RemoteError> {
-        let mut inner = self.lock();
-        inner.calls.replace += 1;
-        let fault = inner.fault(Some(data));
-        match fault {
-            Some(Fault::Unavailable) | Some(Fault::ServerError) => return Err(unavailable()),
-            Some(Fault::Reject) => return Err(RemoteError::Rejected("422".into())),
-            Some(Fault::ProcessThenLose) | None => {}
-        }
-        let rows = inner.rows(data.key().kind);
-        if !rows.contains_key(&remote_id) {
-            return Err(RemoteError::Rejected(format!("404 no {remote_id}")));
-        }
-        rows.insert(remote_id, with_id(data, remote_id));
-        match fault {
-            Some(Fault::ProcessThenLose) => Err(RemoteError::transient("timed out")),
-            _ => Ok(()),
-        }
+        let ending = {
+            let mut inner = self.lock();
+            inner.calls.replace += 1;
+            let fault = inner.fault(Some(data));
+            match Self::refused_before(fault, false) {
+                Some(e) => Ending::Answer(Err(e)),
+                None => {
+                    let rows = inner.rows(data.key().kind);
+                    match rows.get_mut(&remote_id) {
+                        Some(row) => {
+                            *row = with_id(data, remote_id);
+                            tracing::debug!(?fault, remote_id, ?data, "remote: replaced");
+                            Self::ending(fault, (), false)
+                        }
+                        None => Ending::Answer(Err(RemoteError::Rejected(format!(
+                            "404 no {remote_id}"
+                        )))),
+                    }
+                }
+            }
+        };
+        self.answer(ending).await
     }
 
     async fn delete(&self, kind: EntityKind, remote_id: u64) -> Result<(), RemoteError> {
-        let mut inner = self.lock();
-        inner.calls.delete += 1;
-        let fault = inner.fault(None);
-        match fault {
-            Some(Fault::Unavailable) | Some(Fault::ServerError) => return Err(unavailable()),
-            Some(Fault::Reject) => return Err(RemoteError::Rejected("422".into())),
-            Some(Fault::ProcessThenLose) | None => {}
-        }
-        inner.rows(kind).remove(&remote_id);
-        if kind == EntityKind::Post {
-            // json-server cascades a post's delete to its comments.
-            inner
-                .comments
-                .retain(|_, c| !matches!(c, EntityData::Comment(c) if c.post_id == remote_id));
-        }
-        match fault {
-            Some(Fault::ProcessThenLose) => Err(RemoteError::transient("timed out")),
-            _ => Ok(()),
-        }
+        let ending = {
+            let mut inner = self.lock();
+            inner.calls.delete += 1;
+            let fault = inner.fault(None);
+            match Self::refused_before(fault, false) {
+                Some(e) => Ending::Answer(Err(e)),
+                None => {
+                    inner.rows(kind).remove(&remote_id);
+                    tracing::debug!(?fault, ?kind, remote_id, "remote: deleted");
+                    if kind == EntityKind::Post {
+                        // json-server cascades a post's delete to its comments.
+                        inner.comments.retain(
+                            |_, c| !matches!(c, EntityData::Comment(c) if c.post_id == remote_id),
+                        );
+                    }
+                    Self::ending(fault, (), false)
+                }
+            }
+        };
+        self.answer(ending).await
     }
 
     async fn find(&self, data: &EntityData) -> Result<Vec<u64>, RemoteError> {
-        let mut inner = self.lock();
-        inner.calls.find += 1;
-        if inner.down {
-            return Err(unavailable());
-        }
-        let mut ids: Vec<u64> = inner
-            .rows(data.key().kind)
-            .iter()
-            .filter(|(_, row)| fields_equal(row, data))
-            .map(|(id, _)| *id)
-            .collect();
-        ids.reverse();
-        Ok(ids)
+        let found = {
+            let mut inner = self.lock();
+            inner.calls.find += 1;
+            if inner.down {
+                Err(unavailable())
+            } else {
+                let mut ids: Vec<u64> = inner
+                    .rows(data.key().kind)
+                    .iter()
+                    .filter(|(_, row)| fields_equal(row, data))
+                    .map(|(id, _)| *id)
+                    .collect();
+                ids.reverse();
+                Ok(ids)
+            }
+        };
+        self.answer(Ending::Answer(found)).await
     }
 
     async fn probe(&self) -> Result<(), RemoteError> {
-        let mut inner = self.lock();
-        inner.calls.probe += 1;
-        if inner.down {
-            Err(unavailable())
-        } else {
-            Ok(())
-        }
+        let answer = {
+            let mut inner = self.lock();
+            inner.calls.probe += 1;
+            if inner.down {
+                Err(unavailable())
+            } else {
+                Ok(())
+            }
+        };
+        self.answer(Ending::Answer(answer)).await
     }
 }

@@ -36,6 +36,8 @@ struct Inner {
     /// Saves left before every save fails (a process that dies at that point).
     saves_until_crash: Option<usize>,
     loads: Vec<usize>,
+    /// How long a read or write takes to answer, after it took effect.
+    io_delay: Duration,
 }
 
 #[derive(Default)]
@@ -113,19 +115,31 @@ impl MemoryStates {
         self.lock().loads.clone()
     }
 
+    /// Every read and write answers this long after it took effect (a crash in between:
+    /// written, not known to the writer).
+    pub fn set_io_delay(&self, delay: Duration) {
+        self.lock().io_delay = delay;
+    }
+
+    async fn answer<T>(&self, value: T) -> T {
+        let delay = self.lock().io_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        value
+    }
+
     /// Takes the lease away from whoever holds it (it expired).
     pub fn expire_lease(&self) {
         self.lock().lease = None;
     }
 }
 
-#[async_trait]
-impl SyncStateStore for MemoryStates {
-    async fn load(&self, keys: &[EntityKey]) -> Result<HashMap<EntityKey, SyncState>, PortError> {
+impl MemoryStates {
+    fn load_now(&self, keys: &[EntityKey]) -> HashMap<EntityKey, SyncState> {
         let mut inner = self.lock();
         inner.loads.push(keys.len());
-        Ok(keys
-            .iter()
+        keys.iter()
             .filter_map(|k| {
                 inner.states.get(k).map(|s| {
                     let mut state = s.state.clone();
@@ -133,15 +147,27 @@ impl SyncStateStore for MemoryStates {
                     (*k, state)
                 })
             })
-            .collect())
+            .collect()
     }
 
-    async fn save(
+    fn save_now(
         &self,
         lease: Lease,
         states: &mut [(EntityKey, SyncState)],
     ) -> Result<(), PortError> {
         let mut inner = self.lock();
+        let result = Self::write_all(&mut inner, lease, states);
+        if !inner.index_lags {
+            Self::rebuild_index(&mut inner);
+        }
+        result
+    }
+
+    fn write_all(
+        inner: &mut Inner,
+        lease: Lease,
+        states: &mut [(EntityKey, SyncState)],
+    ) -> Result<(), PortError> {
         for (key, state) in states.iter_mut() {
             match inner.saves_until_crash {
                 Some(0) => return Err(PortError("the process died".into())),
@@ -170,10 +196,24 @@ impl SyncStateStore for MemoryStates {
             };
             inner.states.insert(*key, stored);
         }
-        if !inner.index_lags {
-            Self::rebuild_index(&mut inner);
-        }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl SyncStateStore for MemoryStates {
+    async fn load(&self, keys: &[EntityKey]) -> Result<HashMap<EntityKey, SyncState>, PortError> {
+        let loaded = self.load_now(keys);
+        self.answer(Ok(loaded)).await
+    }
+
+    async fn save(
+        &self,
+        lease: Lease,
+        states: &mut [(EntityKey, SyncState)],
+    ) -> Result<(), PortError> {
+        let saved = self.save_now(lease, states);
+        self.answer(saved).await
     }
 
     async fn pending_page(
@@ -225,33 +265,26 @@ impl SyncStateStore for MemoryStates {
             kind: key.kind,
             id: remote_id,
         };
-        let holds = |inner: &Inner, holder: &EntityKey| {
+        // Held: the holder maps it and the remote has it, or (by a claim) the holder is
+        // between claiming it and recording that (a create in progress).
+        let holds = |inner: &Inner, holder: &EntityKey, claimed: bool| {
             *holder != key
-                && inner
-                    .states
-                    .get(holder)
-                    .is_some_and(|s| s.state.remote_id == Some(remote_id) && s.state.remote_exists)
+                && inner.states.get(holder).is_some_and(|s| {
+                    (s.state.remote_id == Some(remote_id) && s.state.remote_exists)
+                        || (claimed && s.state.creating)
+                })
         };
         // An imported entity holds the remote id equal to its own id, without a claim.
-        if holds(&inner, &id) {
+        if holds(&inner, &id, false) {
             return Ok(false);
         }
         if let Some(holder) = inner.claims.get(&id).copied() {
-            if holds(&inner, &holder) {
+            if holds(&inner, &holder, true) {
                 return Ok(false);
             }
         }
         inner.claims.insert(id, key);
         Ok(true)
-    }
-
-    async fn record_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
-        let id = EntityKey {
-            kind: key.kind,
-            id: remote_id,
-        };
-        self.lock().claims.insert(id, key);
-        Ok(())
     }
 
     async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {

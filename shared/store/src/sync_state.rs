@@ -284,21 +284,22 @@ impl DynamoStore {
         }
     }
 
-    /// Whether `holder` (not `key`) maps `remote_id` and the remote still has it.
+    /// Whether `holder` (not `key`) holds `remote_id`: it maps it and the remote still has
+    /// it, or, when it holds the claim, it is between claiming it and recording that (a
+    /// create in progress).
     async fn held_by_other(
         &self,
         holder: EntityKey,
         remote_id: u64,
         key: EntityKey,
+        claimed: bool,
     ) -> Result<bool, PortError> {
         if holder == key {
             return Ok(false);
         }
-        Ok(self
-            .load(&[holder])
-            .await?
-            .get(&holder)
-            .is_some_and(|s| s.remote_id == Some(remote_id) && s.remote_exists))
+        Ok(self.load(&[holder]).await?.get(&holder).is_some_and(|s| {
+            (s.remote_id == Some(remote_id) && s.remote_exists) || (claimed && s.creating)
+        }))
     }
 }
 
@@ -481,7 +482,7 @@ impl SyncStateStore for DynamoStore {
             kind: key.kind,
             id: remote_id,
         };
-        if self.held_by_other(same_id, remote_id, key).await? {
+        if self.held_by_other(same_id, remote_id, key, false).await? {
             return Ok(false);
         }
         if self
@@ -501,7 +502,7 @@ impl SyncStateStore for DynamoStore {
         let Some(holder) = self.claim_holder(remote_id, key.kind).await? else {
             return Ok(false);
         };
-        if self.held_by_other(holder, remote_id, key).await? {
+        if self.held_by_other(holder, remote_id, key, true).await? {
             return Ok(false);
         }
         self.put_claim(
@@ -510,10 +511,6 @@ impl SyncStateStore for DynamoStore {
             Some(("holderId = :holder", Some(holder.id))),
         )
         .await
-    }
-
-    async fn record_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
-        self.put_claim(remote_id, key, None).await.map(drop)
     }
 
     async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {

@@ -48,6 +48,13 @@ impl SyncEngine<'_> {
                 let Some(remote_data) = to_remote(&data, group) else {
                     return Ok(Err(Failure::Waiting(waiting_message(&data))));
                 };
+                // What the remote holds is unknown from the moment the PUT may land: a crash
+                // before its outcome is recorded must not leave the old data looking synced
+                // (an edit back to it would then make no call).
+                if state.synced.is_some() {
+                    state.synced = None;
+                    self.save_one(run, *key, state).await?;
+                }
                 result.calls.add("PUT");
                 match self
                     .within_deadline(self.remote.replace(remote_id, &remote_data), false)
@@ -57,20 +64,68 @@ impl SyncEngine<'_> {
                         state.synced = Some(data);
                         Ok(Ok(()))
                     }
-                    Err(e) => Ok(Err(self.classify(run, e).await)),
+                    Err(e) => {
+                        if !matches!(e, RemoteError::Rejected(_)) {
+                            // It may have been applied: what the remote holds is not known
+                            // any more, so the next plan sends the data whatever it is.
+                            state.synced = None;
+                        }
+                        Ok(Err(self.classify(run, e).await))
+                    }
                 }
             }
+            RemoteCall::Withdraw(sent) => {
+                // The post it was sent under is gone from the remote, and so (cascade) is it.
+                let Some(remote_sent) = to_remote(&sent, group) else {
+                    withdrawn(state);
+                    return Ok(Ok(()));
+                };
+                let candidates = match self
+                    .within_deadline(self.remote.find(&remote_sent), false)
+                    .await
+                {
+                    Ok(candidates) => candidates,
+                    Err(e) => return Ok(Err(self.classify(run, e).await)),
+                };
+                for remote_id in candidates {
+                    if !self.states.claim_remote(remote_id, *key).await? {
+                        continue;
+                    }
+                    result.calls.add("DELETE");
+                    if let Err(e) = self
+                        .within_deadline(self.remote.delete(key.kind, remote_id), false)
+                        .await
+                    {
+                        // Held now: the next attempt finds and deletes it by its id.
+                        state.remote_id = Some(remote_id);
+                        state.remote_exists = true;
+                        state.creating = false;
+                        state.create_sent = None;
+                        return Ok(Err(self.classify(run, e).await));
+                    }
+                    self.states.release_remote(remote_id, *key).await?;
+                    result.recovered += 1;
+                    break;
+                }
+                withdrawn(state);
+                Ok(Ok(()))
+            }
             RemoteCall::Delete { kind, remote_id } => {
+                // A remote that hands ids out again (json-server does) may have given this
+                // one to an entity created since, after an earlier delete of ours whose answer
+                // was lost: if another entity holds it, ours is gone already.
+                if !self.states.claim_remote(remote_id, *key).await? {
+                    deleted(state);
+                    return Ok(Ok(()));
+                }
                 result.calls.add("DELETE");
                 match self
                     .within_deadline(self.remote.delete(kind, remote_id), false)
                     .await
                 {
                     Ok(()) => {
-                        // The remote may hand this id out again.
                         self.states.release_remote(remote_id, *key).await?;
-                        state.remote_exists = false;
-                        state.synced = None;
+                        deleted(state);
                         Ok(Ok(()))
                     }
                     Err(e) => Ok(Err(self.classify(run, e).await)),
@@ -92,9 +147,14 @@ impl SyncEngine<'_> {
             return Ok(Err(Failure::Waiting(waiting_message(&data))));
         };
         if state.creating && state.remote_id.is_none() {
-            // An earlier create's outcome is unknown: find it before sending another.
+            // An earlier create's outcome is unknown: find what it sent before sending
+            // another (the entity may have changed since).
+            let sent = state.create_sent.clone().unwrap_or_else(|| data.clone());
+            let Some(remote_sent) = to_remote(&sent, group) else {
+                return Ok(Err(Failure::Waiting(waiting_message(&sent))));
+            };
             let candidates = match self
-                .within_deadline(self.remote.find(&remote_data), false)
+                .within_deadline(self.remote.find(&remote_sent), false)
                 .await
             {
                 Ok(candidates) => candidates,
@@ -103,16 +163,40 @@ impl SyncEngine<'_> {
             for remote_id in candidates {
                 if self.states.claim_remote(remote_id, *key).await? {
                     tracing::info!(entity = %key, remote_id, "found the create whose answer was lost");
-                    record_created(state, remote_id, data);
+                    record_created(state, remote_id, sent.clone());
                     result.recovered += 1;
-                    return Ok(Ok(()));
+                    if sent == data {
+                        return Ok(Ok(()));
+                    }
+                    // Found as it was sent; the entity has changed since. The adoption is
+                    // recorded before the PUT (with the remote's data unknown from then on),
+                    // or a crash during it would leave a copy no look-up matches any more.
+                    state.synced = None;
+                    self.save_one(run, *key, state).await?;
+                    result.calls.add("PUT");
+                    return match self
+                        .within_deadline(self.remote.replace(remote_id, &remote_data), false)
+                        .await
+                    {
+                        Ok(()) => {
+                            state.synced = Some(data);
+                            Ok(Ok(()))
+                        }
+                        Err(e) => {
+                            if !matches!(e, RemoteError::Rejected(_)) {
+                                state.synced = None;
+                            }
+                            Ok(Err(self.classify(run, e).await))
+                        }
+                    };
                 }
             }
         }
-        // Recorded before the call: if the answer is lost, the next attempt looks for the
-        // entity before creating it again.
-        if !state.creating {
+        // Recorded before the call: if the answer is lost, the next attempt looks for what
+        // was sent before creating it again.
+        if !state.creating || state.create_sent.as_ref() != Some(&data) {
             state.creating = true;
+            state.create_sent = Some(data.clone());
             self.save_one(run, *key, state).await?;
         }
         result.calls.add("POST");
@@ -121,7 +205,15 @@ impl SyncEngine<'_> {
             .await
         {
             Ok(remote_id) => {
-                self.states.record_remote(remote_id, *key).await?;
+                if !self.states.claim_remote(remote_id, *key).await? {
+                    // The remote handed out an id whose previous holder's delete is not
+                    // recorded yet: that delete may still take it. Resolved like a lost
+                    // answer: looked up (and, if gone, created again) by the next attempt.
+                    result.unresolved += 1;
+                    return Ok(Err(Failure::Failing(format!(
+                        "the remote gave id {remote_id}, still held by another entity"
+                    ))));
+                }
                 record_created(state, remote_id, data);
                 Ok(Ok(()))
             }
@@ -132,6 +224,7 @@ impl SyncEngine<'_> {
                     // for next time.
                     RemoteError::Transient { .. } | RemoteError::Rejected(_) => {
                         state.creating = false;
+                        state.create_sent = None;
                     }
                 }
                 Ok(Err(self.classify(run, e).await))
@@ -219,6 +312,21 @@ fn record_created(state: &mut SyncState, remote_id: u64, data: EntityData) {
     state.remote_exists = true;
     state.synced = Some(data);
     state.creating = false;
+    state.create_sent = None;
+}
+
+/// Gone from the remote.
+fn deleted(state: &mut SyncState) {
+    state.remote_exists = false;
+    state.synced = None;
+}
+
+/// A create whose outcome was unknown, of an entity since deleted: no longer on the remote.
+fn withdrawn(state: &mut SyncState) {
+    state.remote_exists = false;
+    state.synced = None;
+    state.creating = false;
+    state.create_sent = None;
 }
 
 fn waiting_message(data: &EntityData) -> String {

@@ -176,9 +176,6 @@ impl SyncStateStore for Stalled<'_> {
     async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError> {
         self.inner.claim_remote(remote_id, key).await
     }
-    async fn record_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
-        self.inner.record_remote(remote_id, key).await
-    }
     async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
         self.inner.release_remote(remote_id, key).await
     }
