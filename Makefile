@@ -42,6 +42,7 @@ bench: tools ## measure; writes BENCHMARKS.md and bench/results.json (leaves not
 	PATH="$(CURDIR)/.tools/venv/bin:$$PATH" cargo lambda build --release --arm64 --locked \
 	  $(foreach f,$(notdir $(wildcard functions/*)),--bin $(f))
 	cargo build --locked --profile bench-report $(foreach f,$(notdir $(wildcard functions/*)),-p $(f))
+	cargo build --locked --profile bench-report -p placeholder-sync-sim --bin backlog-memory
 	cargo run --locked --profile bench-report -p placeholder-sync-bench
 
 fmt:

@@ -5,6 +5,7 @@
 
 mod counter;
 mod init;
+mod sim;
 mod sync;
 
 use std::collections::BTreeMap;
@@ -330,6 +331,31 @@ fn ps_http_hash() -> String {
 /// The keys every run must report (`bench/results.json` holds them, null if a part failed).
 const REQUIRED: &[(&str, &str)] = &[
     ("merge_events_per_s", "change events merged per second"),
+    ("sim_seeds", "simulated seeds (deterministic simulation)"),
+    ("sim_lost", "entities lost across the simulated seeds"),
+    (
+        "sim_duplicated",
+        "entities duplicated across the simulated seeds",
+    ),
+    (
+        "sim_wrongly_parked",
+        "changes wrongly parked across the simulated seeds",
+    ),
+    (
+        "sim_faults_injected",
+        "faults injected across the simulated seeds",
+    ),
+    ("outage_parked", "changes parked by a one-hour outage"),
+    (
+        "sync_memory_mb_100k_pending",
+        "peak memory of a run facing 100,000 pending entities",
+    ),
+    (
+        "chaos_runs",
+        "make chaos: runs on the real local stack with processes killed",
+    ),
+    ("chaos_lost", "make chaos: changes lost"),
+    ("chaos_duplicated", "make chaos: remote entities duplicated"),
     (
         "remote_calls_ratio",
         "remote calls per synced change ÷ the merge rules' minimum, 10,000 random writes",
@@ -474,6 +500,15 @@ async fn main() {
     if part("rate") {
         figures.extend(sync::rate_limit_figures(8).await);
     }
+    if part("sim") {
+        // Its seeds run on runtimes of their own, off this one.
+        let target = target.clone();
+        figures.extend(
+            tokio::task::spawn_blocking(move || sim::figures(&target))
+                .await
+                .expect("the simulation"),
+        );
+    }
     if part("binaries") {
         figures.extend(binary_figures(&target));
     }
@@ -526,6 +561,11 @@ How they are taken:
   second between the first and last arrival ÷ the limit; a violation is a limit whose busiest
   1-s window (starting at any arrival) held more. The client spaces calls 2% wider than
   1/limit so that a call delayed in transit cannot squeeze an extra one into a window.
+- **Simulation**: `placeholder-sync-sim`, seeds 0..10,000 on two threads (see the README's
+  guarantees); each seed's faults are counted as they are met, not as scheduled. The outage
+  figure is its own scenario on the same ports; the memory figure is the `backlog-memory`
+  binary's heap high-water mark (a counting allocator) above its filled store.
+- **Chaos**: `make chaos` writes `bench/chaos.json`; this report copies its figures.
 - **Binaries**: `cargo lambda build --release --arm64`; **init**: each function built for this
   machine, started against a minimal local Runtime API, best of five.
 ";

@@ -342,3 +342,62 @@ async fn simulate(seed: u64) -> SeedReport {
     }
     report
 }
+
+/// An hour of remote outage, a run a minute, over `entities` pending creates; then the remote
+/// comes back. What was parked, and whether everything then synced.
+#[derive(Debug, Clone, Copy)]
+pub struct Outage {
+    pub parked: u64,
+    pub creates_during_outage: u64,
+    pub synced_after: u64,
+    pub remote_after: u64,
+}
+
+pub fn outage_hour(entities: u64) -> Outage {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut local = Local::default();
+        for _ in 0..entities {
+            local.create_post("alpha");
+        }
+        let queue = MemoryQueue::new(Duration::from_secs(180));
+        let (states, remote, dead) = (
+            MemoryStates::new(),
+            MemoryRemote::new(),
+            MemoryDeadLetters::default(),
+        );
+        let mut mapping = Mapping::default();
+        while !mapping.drained(&local.stream) {
+            mapping.step(&local.stream, &queue, 100).await;
+        }
+        let engine = SyncEngine {
+            source: &queue,
+            states: &states,
+            remote: &remote,
+            parked: &dead,
+            config: SyncConfig::default(),
+        };
+        remote.set_down(true);
+        for _ in 0..60 {
+            let _ = engine.run().await;
+            tokio::time::advance(Duration::from_secs(60)).await;
+        }
+        let creates_during_outage = remote.calls().create;
+        remote.set_down(false);
+        let mut synced_after = 0;
+        for _ in 0..10 {
+            synced_after += engine.run().await.map_or(0, |r| r.entities_synced);
+            tokio::time::advance(Duration::from_secs(60)).await;
+        }
+        Outage {
+            parked: dead.parked().len() as u64,
+            creates_during_outage,
+            synced_after,
+            remote_after: remote.rows(EntityKind::Post).len() as u64,
+        }
+    })
+}

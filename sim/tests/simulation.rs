@@ -1,35 +1,53 @@
-//! The simulation in `make test`: `SIM_SEEDS` seeds (500 by default) from `SIM_SEED_START`
+//! The simulation in `make test`: `SIM_SEEDS` seeds (2,000 by default) from `SIM_SEED_START`
 //! (0), on two threads. `SIM_SEED=<n>` replays one seed and prints what it found. `make
 //! bench` runs 10,000.
 
 use placeholder_sync_sim::{SeedReport, run_seed, run_seeds};
 
-/// Seeds that once failed, each kept once its cause was fixed.
-const REGRESSIONS: &[u64] = &[
-    // A delete answered too late, retried after json-server handed its id to a new entity:
-    // the retry deleted the new entity's copy. Now a delete claims the id first.
-    1,
-    // A create answered too late, then the entity edited: the look-up searched for the new
-    // data and created a second copy. Now the state keeps what the create sent.
-    12,
-    // A create answered too late, then the entity deleted: "create .. delete = no call" left
-    // the copy on the remote. Now it is withdrawn (looked up and deleted).
-    11,
-    // An update answered too late, then the entity edited back: the state still said the
-    // remote held the old data, so no call was made. Now a failed update forgets it.
-    293,
-    // The same after a crash during the update. Now the PUT is marked before it is sent.
-    1153,
-    // A retried delete racing a create that json-server gave the same id: a create now does
-    // not take an id whose previous holder's delete is unrecorded.
-    460,
-    // Two look-ups adopting one copy: a claim was taken over while its holder was still
-    // recording it. Now a holder in the middle of a create keeps its claim.
-    374,
-    // An adoption followed by an update, crashed during the update before the adoption was
-    // recorded: the copy no longer matched the look-up. Now the adoption is saved first.
-    1994, // Deleting after a crash mid-update, judged by content: unsound, never shipped.
-    227,
+/// Seeds that once failed, each kept once its cause was fixed, with what it found.
+const REGRESSIONS: &[(u64, &str)] = &[
+    (
+        1,
+        "a delete answered too late, retried after json-server handed its id to a new entity, deleted that entity's copy (a delete now claims the id first)",
+    ),
+    (
+        12,
+        "a lost create of an entity edited since was looked up by its new data and created twice (the state now keeps what the create sent)",
+    ),
+    (
+        11,
+        "a lost create of an entity deleted since was left on the remote (it is now withdrawn)",
+    ),
+    (
+        293,
+        "an update answered too late, then an edit back: the state still said the remote held the old data (a failed update now forgets it)",
+    ),
+    (
+        1153,
+        "the same after a crash during the update (the PUT is now marked before it is sent)",
+    ),
+    (
+        460,
+        "a retried delete racing a create json-server gave the same id (a create no longer takes an id whose previous holder's delete is unrecorded)",
+    ),
+    (
+        374,
+        "two look-ups adopted one copy: a claim was taken over while its holder was recording it (a holder mid-create keeps its claim)",
+    ),
+    (
+        1994,
+        "an adoption followed by an update crashed before the adoption was recorded (it is now saved first)",
+    ),
+    (
+        227,
+        "a delete after a crash mid-update judged by content (unsound, never shipped)",
+    ),
+    (
+        70718,
+        "a withdraw deleted its copy and crashed before recording it; its stale claim kept another entity from deleting its own copy (a withdraw now records the adoption first)",
+    ),
+    (82419, "as 70718"),
+    (127052, "as 70718"),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -69,7 +87,7 @@ fn every_seed_holds_every_invariant() {
         return;
     }
     let start = env_u64("SIM_SEED_START").unwrap_or(0);
-    let count = env_u64("SIM_SEEDS").unwrap_or(500);
+    let count = env_u64("SIM_SEEDS").unwrap_or(2_000);
     let reports = run_seeds(start..start + count, 2);
     let failed: Vec<&SeedReport> = reports.iter().filter(|r| !r.passed()).collect();
     let mut faults = std::collections::BTreeMap::new();
@@ -117,9 +135,13 @@ fn every_seed_holds_every_invariant() {
 
 #[test]
 fn seeds_that_once_failed_pass() {
-    for &seed in REGRESSIONS {
+    for &(seed, found) in REGRESSIONS {
         let report = run_seed(seed);
-        assert!(report.passed(), "{}", describe(&[&report]));
+        assert!(
+            report.passed(),
+            "once found: {found}\n{}",
+            describe(&[&report])
+        );
     }
 }
 

@@ -63,6 +63,22 @@ impl MemoryStates {
         }
     }
 
+    /// Brings the index up to date for one key, unless it lags.
+    fn index_key(inner: &mut Inner, key: EntityKey) {
+        if inner.index_lags {
+            return;
+        }
+        if inner
+            .states
+            .get(&key)
+            .is_some_and(|s| s.state.pending.is_some())
+        {
+            inner.index.insert(key);
+        } else {
+            inner.index.remove(&key);
+        }
+    }
+
     pub fn catch_up_index(&self) {
         Self::rebuild_index(&mut self.lock());
     }
@@ -105,9 +121,7 @@ impl MemoryStates {
                 epoch: 0,
             },
         );
-        if !inner.index_lags {
-            Self::rebuild_index(&mut inner);
-        }
+        Self::index_key(&mut inner, key);
     }
 
     /// The number of keys each `load` asked for.
@@ -157,8 +171,8 @@ impl MemoryStates {
     ) -> Result<(), PortError> {
         let mut inner = self.lock();
         let result = Self::write_all(&mut inner, lease, states);
-        if !inner.index_lags {
-            Self::rebuild_index(&mut inner);
+        for (key, _) in states.iter() {
+            Self::index_key(&mut inner, *key);
         }
         result
     }

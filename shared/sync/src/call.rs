@@ -91,20 +91,20 @@ impl SyncEngine<'_> {
                     if !self.states.claim_remote(remote_id, *key).await? {
                         continue;
                     }
+                    // Adopted and recorded before the delete, so that from here it is an
+                    // ordinary delete of an id this entity holds: retried until recorded,
+                    // and its claim released only then.
+                    record_created(state, remote_id, sent.clone());
+                    self.save_one(run, *key, state).await?;
+                    result.recovered += 1;
                     result.calls.add("DELETE");
                     if let Err(e) = self
                         .within_deadline(self.remote.delete(key.kind, remote_id), false)
                         .await
                     {
-                        // Held now: the next attempt finds and deletes it by its id.
-                        state.remote_id = Some(remote_id);
-                        state.remote_exists = true;
-                        state.creating = false;
-                        state.create_sent = None;
                         return Ok(Err(self.classify(run, e).await));
                     }
                     self.states.release_remote(remote_id, *key).await?;
-                    result.recovered += 1;
                     break;
                 }
                 withdrawn(state);
