@@ -1,24 +1,25 @@
+//! The store over DynamoDB: the client, the table names, and the plumbing every write shares
+//! (conditional puts and deletes, batches, reading why a condition failed). Posts, comments,
+//! ids and the import each have a module of their own.
+
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest,
-};
-use ps_core::model::{CommentDraft, PostDraft};
-use ps_core::ports::{CommentRead, CommentWrite, PostRead, PostWrite};
-use ps_core::{Comment, Post, StoreError, Versioned};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, DeleteRequest, Put, WriteRequest};
+use ps_core::StoreError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::DynamoError;
-use crate::items::{
-    BY_ENTITY_INDEX, BY_PARENT_INDEX, COMMENT, CommentItem, POST, PostItem, comment_key, post_key,
-};
 use crate::schema::TableNames;
+
+mod comments;
+mod ids;
+mod import;
+mod posts;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -26,9 +27,6 @@ type Item = HashMap<String, AttributeValue>;
 const MAX_TRANSACTION_ITEMS: usize = 100;
 /// DynamoDB's limit on the requests of one BatchWriteItem call.
 const MAX_BATCH_WRITE: usize = 25;
-/// How many ids a create may skip when it finds an id already taken (only items written
-/// outside the counter can cause that) before giving up.
-const ID_ATTEMPTS: usize = 5;
 
 /// The store over DynamoDB. Cheap to clone: the SDK client is shared.
 #[derive(Clone, Debug)]
@@ -127,49 +125,6 @@ impl DynamoStore {
         }
     }
 
-    /// The next id of an entity kind, from an atomic counter in the meta table.
-    async fn next_id(&self, entity: &str) -> Result<u64, DynamoError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.tables.meta)
-            .set_key(Some(pk(format!("counter#{entity}"))))
-            .update_expression("ADD #v :one")
-            .expression_attribute_names("#v", "value")
-            .expression_attribute_values(":one", n(1))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(DynamoError::sdk)?;
-        out.attributes
-            .and_then(|a| {
-                a.get("value")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-            })
-            .ok_or_else(|| DynamoError::Sdk("counter update returned no value".into()))
-    }
-
-    /// Raises an entity kind's id counter to at least `floor` (never lowers it).
-    pub async fn raise_id_counter(&self, entity: &str, floor: u64) -> Result<(), DynamoError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.meta)
-            .set_key(Some(pk(format!("counter#{entity}"))))
-            .update_expression("SET #v = :floor")
-            .condition_expression("attribute_not_exists(#v) OR #v < :floor")
-            .expression_attribute_names("#v", "value")
-            .expression_attribute_values(":floor", n(floor))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(DynamoError::sdk(e)),
-        }
-    }
-
     fn put_new(&self, item: Item) -> Result<Put, DynamoError> {
         Put::builder()
             .table_name(&self.tables.entities)
@@ -264,40 +219,6 @@ impl DynamoStore {
         .await
     }
 
-    /// Writes remote posts and comments as they are (version 0: already on the remote), in
-    /// batches of 25, and raises the id counters past the highest ids, so new local ids
-    /// continue after them.
-    pub async fn import(&self, posts: &[Post], comments: &[Comment]) -> Result<(), DynamoError> {
-        let mut items: Vec<Item> = Vec::with_capacity(posts.len() + comments.len());
-        for post in posts {
-            items.push(serde_dynamo::to_item(PostItem::new(post, 0))?);
-        }
-        for comment in comments {
-            items.push(serde_dynamo::to_item(CommentItem::new(comment, 0))?);
-        }
-        self.batch_write(
-            &self.tables.entities,
-            items.into_iter().map(|item| {
-                WriteRequest::builder()
-                    .put_request(
-                        aws_sdk_dynamodb::types::PutRequest::builder()
-                            .set_item(Some(item))
-                            .build()
-                            .expect("item is set"),
-                    )
-                    .build()
-            }),
-        )
-        .await?;
-        if let Some(max) = posts.iter().map(|p| p.id).max() {
-            self.raise_id_counter(POST, max).await?;
-        }
-        if let Some(max) = comments.iter().map(|c| c.id).max() {
-            self.raise_id_counter(COMMENT, max).await?;
-        }
-        Ok(())
-    }
-
     /// Sends write requests in batches of 25, resending what DynamoDB leaves unprocessed
     /// with a growing pause.
     pub(crate) async fn batch_write(
@@ -328,241 +249,5 @@ impl DynamoStore {
             }
         }
         Ok(())
-    }
-
-    async fn comment_keys_of(&self, post_id: u64) -> Result<Vec<String>, DynamoError> {
-        #[derive(serde::Deserialize)]
-        struct Key {
-            pk: String,
-        }
-        let keys: Vec<Key> = self
-            .query_index(BY_PARENT_INDEX, "parent", post_key(post_id), Some("pk"))
-            .await?;
-        Ok(keys.into_iter().map(|k| k.pk).collect())
-    }
-}
-
-#[async_trait]
-impl PostRead for DynamoStore {
-    async fn get_post(&self, id: u64) -> Result<Option<Versioned<Post>>, StoreError> {
-        Ok(self
-            .get::<PostItem>(post_key(id))
-            .await?
-            .map(PostItem::into_versioned))
-    }
-
-    async fn list_posts(&self, user_id: Option<u64>) -> Result<Vec<Versioned<Post>>, StoreError> {
-        let items: Vec<PostItem> = match user_id {
-            Some(u) => {
-                self.query_index(BY_PARENT_INDEX, "parent", format!("user#{u}"), None)
-                    .await?
-            }
-            None => {
-                self.query_index(BY_ENTITY_INDEX, "entity", POST.into(), None)
-                    .await?
-            }
-        };
-        Ok(items.into_iter().map(PostItem::into_versioned).collect())
-    }
-}
-
-#[async_trait]
-impl PostWrite for DynamoStore {
-    async fn create_post(&self, draft: PostDraft) -> Result<Versioned<Post>, StoreError> {
-        for _ in 0..ID_ATTEMPTS {
-            let post = draft.clone().with_id(self.next_id(POST).await?);
-            let item = serde_dynamo::to_item(PostItem::new(&post, 1)).map_err(DynamoError::from)?;
-            let put = self.put_new(item)?;
-            let result = self
-                .client
-                .put_item()
-                .table_name(put.table_name)
-                .set_item(Some(put.item))
-                .set_condition_expression(put.condition_expression)
-                .send()
-                .await;
-            match result {
-                Ok(_) => {
-                    return Ok(Versioned {
-                        value: post,
-                        version: 1,
-                    });
-                }
-                Err(e) if is_condition_failure(&e) => continue,
-                Err(e) => return Err(DynamoError::sdk(e).into()),
-            }
-        }
-        Err(StoreError::Backend(
-            "no free post id found; is the id counter behind the data?".into(),
-        ))
-    }
-
-    async fn update_post(
-        &self,
-        post: &Post,
-        expected_version: u64,
-    ) -> Result<Versioned<Post>, StoreError> {
-        let version = expected_version + 1;
-        self.replace(
-            post_key(post.id),
-            &PostItem::new(post, version),
-            expected_version,
-        )
-        .await?;
-        Ok(Versioned {
-            value: post.clone(),
-            version,
-        })
-    }
-
-    async fn delete_post(&self, id: u64, expected_version: Option<u64>) -> Result<(), StoreError> {
-        let comments = self.comment_keys_of(id).await?;
-        if comments.is_empty() {
-            // A transaction of one would cost twice the write units of a plain delete.
-            self.delete_one(post_key(id), expected_version).await?;
-        } else if comments.len() < MAX_TRANSACTION_ITEMS {
-            let mut tx = self.client.transact_write_items();
-            for key in &comments {
-                let delete = Delete::builder()
-                    .table_name(&self.tables.entities)
-                    .set_key(Some(pk(key.clone())))
-                    .build()
-                    .map_err(DynamoError::sdk)?;
-                tx = tx.transact_items(TransactWriteItem::builder().delete(delete).build());
-            }
-            let post_delete = self.delete_of(post_key(id), expected_version)?;
-            tx = tx.transact_items(TransactWriteItem::builder().delete(post_delete).build());
-            if let Err(e) = tx.send().await {
-                return match cancellation_codes(&e) {
-                    Some(codes)
-                        if codes.last().map(String::as_str) == Some("ConditionalCheckFailed") =>
-                    {
-                        Err(self.explain_condition_failure(post_key(id)).await)
-                    }
-                    _ => Err(DynamoError::sdk(e).into()),
-                };
-            }
-        } else {
-            // Too many for one transaction: comments first, then the post. A retry after a
-            // failure part-way finds fewer comments and finishes the job.
-            if let Some(expected) = expected_version {
-                let current = self.get_post(id).await?.ok_or(StoreError::NotFound)?;
-                if current.version != expected {
-                    return Err(StoreError::VersionConflict);
-                }
-            }
-            self.batch_delete(&comments).await?;
-            self.delete_one(post_key(id), expected_version).await?;
-        }
-        // A comment created between the listing above and the post's deletion would be
-        // left without its post; sweep any such straggler.
-        let stragglers = self.comment_keys_of(id).await?;
-        self.batch_delete(&stragglers).await?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl CommentRead for DynamoStore {
-    async fn get_comment(&self, id: u64) -> Result<Option<Versioned<Comment>>, StoreError> {
-        Ok(self
-            .get::<CommentItem>(comment_key(id))
-            .await?
-            .map(CommentItem::into_versioned))
-    }
-
-    async fn list_comments(
-        &self,
-        post_id: Option<u64>,
-    ) -> Result<Vec<Versioned<Comment>>, StoreError> {
-        let items: Vec<CommentItem> = match post_id {
-            Some(p) => {
-                self.query_index(BY_PARENT_INDEX, "parent", post_key(p), None)
-                    .await?
-            }
-            None => {
-                self.query_index(BY_ENTITY_INDEX, "entity", COMMENT.into(), None)
-                    .await?
-            }
-        };
-        Ok(items.into_iter().map(CommentItem::into_versioned).collect())
-    }
-}
-
-#[async_trait]
-impl CommentWrite for DynamoStore {
-    async fn create_comment(&self, draft: CommentDraft) -> Result<Versioned<Comment>, StoreError> {
-        for _ in 0..ID_ATTEMPTS {
-            let comment = draft.clone().with_id(self.next_id(COMMENT).await?);
-            let item =
-                serde_dynamo::to_item(CommentItem::new(&comment, 1)).map_err(DynamoError::from)?;
-            // The post must exist when the comment is written, in the same transaction, so a
-            // comment can never outlive a concurrently deleted post.
-            let post_exists = ConditionCheck::builder()
-                .table_name(&self.tables.entities)
-                .set_key(Some(pk(post_key(draft.post_id))))
-                .condition_expression("attribute_exists(pk)")
-                .build()
-                .map_err(DynamoError::sdk)?;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .condition_check(post_exists)
-                        .build(),
-                )
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .put(self.put_new(item)?)
-                        .build(),
-                )
-                .send()
-                .await;
-            match result {
-                Ok(_) => {
-                    return Ok(Versioned {
-                        value: comment,
-                        version: 1,
-                    });
-                }
-                Err(e) => match cancellation_codes(&e).as_deref() {
-                    Some([parent, _]) if parent == "ConditionalCheckFailed" => {
-                        return Err(StoreError::ParentMissing);
-                    }
-                    Some([_, own]) if own == "ConditionalCheckFailed" => continue,
-                    _ => return Err(DynamoError::sdk(e).into()),
-                },
-            }
-        }
-        Err(StoreError::Backend(
-            "no free comment id found; is the id counter behind the data?".into(),
-        ))
-    }
-
-    async fn update_comment(
-        &self,
-        comment: &Comment,
-        expected_version: u64,
-    ) -> Result<Versioned<Comment>, StoreError> {
-        let version = expected_version + 1;
-        self.replace(
-            comment_key(comment.id),
-            &CommentItem::new(comment, version),
-            expected_version,
-        )
-        .await?;
-        Ok(Versioned {
-            value: comment.clone(),
-            version,
-        })
-    }
-
-    async fn delete_comment(
-        &self,
-        id: u64,
-        expected_version: Option<u64>,
-    ) -> Result<(), StoreError> {
-        self.delete_one(comment_key(id), expected_version).await
     }
 }

@@ -1,0 +1,118 @@
+//! Comments: reads, and writes conditional on the version read; a comment is created in
+//! one transaction with a check that its post exists.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
+use ps_core::model::CommentDraft;
+use ps_core::ports::{CommentRead, CommentWrite};
+use ps_core::{Comment, StoreError, Versioned};
+
+use super::ids::ID_ATTEMPTS;
+use super::{DynamoStore, cancellation_codes, pk};
+use crate::DynamoError;
+use crate::items::{BY_ENTITY_INDEX, BY_PARENT_INDEX, COMMENT, CommentItem, comment_key, post_key};
+
+#[async_trait]
+impl CommentRead for DynamoStore {
+    async fn get_comment(&self, id: u64) -> Result<Option<Versioned<Comment>>, StoreError> {
+        Ok(self
+            .get::<CommentItem>(comment_key(id))
+            .await?
+            .map(CommentItem::into_versioned))
+    }
+
+    async fn list_comments(
+        &self,
+        post_id: Option<u64>,
+    ) -> Result<Vec<Versioned<Comment>>, StoreError> {
+        let items: Vec<CommentItem> = match post_id {
+            Some(p) => {
+                self.query_index(BY_PARENT_INDEX, "parent", post_key(p), None)
+                    .await?
+            }
+            None => {
+                self.query_index(BY_ENTITY_INDEX, "entity", COMMENT.into(), None)
+                    .await?
+            }
+        };
+        Ok(items.into_iter().map(CommentItem::into_versioned).collect())
+    }
+}
+
+#[async_trait]
+impl CommentWrite for DynamoStore {
+    async fn create_comment(&self, draft: CommentDraft) -> Result<Versioned<Comment>, StoreError> {
+        for _ in 0..ID_ATTEMPTS {
+            let comment = draft.clone().with_id(self.next_id(COMMENT).await?);
+            let item =
+                serde_dynamo::to_item(CommentItem::new(&comment, 1)).map_err(DynamoError::from)?;
+            // The post must exist when the comment is written, in the same transaction, so a
+            // comment can never outlive a concurrently deleted post.
+            let post_exists = ConditionCheck::builder()
+                .table_name(&self.tables.entities)
+                .set_key(Some(pk(post_key(draft.post_id))))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(DynamoError::sdk)?;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .condition_check(post_exists)
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(self.put_new(item)?)
+                        .build(),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    return Ok(Versioned {
+                        value: comment,
+                        version: 1,
+                    });
+                }
+                Err(e) => match cancellation_codes(&e).as_deref() {
+                    Some([parent, _]) if parent == "ConditionalCheckFailed" => {
+                        return Err(StoreError::ParentMissing);
+                    }
+                    Some([_, own]) if own == "ConditionalCheckFailed" => continue,
+                    _ => return Err(DynamoError::sdk(e).into()),
+                },
+            }
+        }
+        Err(StoreError::Backend(
+            "no free comment id found; is the id counter behind the data?".into(),
+        ))
+    }
+
+    async fn update_comment(
+        &self,
+        comment: &Comment,
+        expected_version: u64,
+    ) -> Result<Versioned<Comment>, StoreError> {
+        let version = expected_version + 1;
+        self.replace(
+            comment_key(comment.id),
+            &CommentItem::new(comment, version),
+            expected_version,
+        )
+        .await?;
+        Ok(Versioned {
+            value: comment.clone(),
+            version,
+        })
+    }
+
+    async fn delete_comment(
+        &self,
+        id: u64,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.delete_one(comment_key(id), expected_version).await
+    }
+}
