@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/placeholder-sync/target
 TOOLS := .tools/.installed-v1
 
-.PHONY: up down import test lint unit smoke package bench tools fmt clean
+.PHONY: up down import test lint unit smoke package bench chaos tools fmt clean
 
 up: ## install tools, build, and start the whole local stack in the background
 	@infra/local/up.sh
@@ -44,6 +44,9 @@ bench: tools ## measure; writes BENCHMARKS.md and bench/results.json (leaves not
 	cargo build --locked --profile bench-report $(foreach f,$(notdir $(wildcard functions/*)),-p $(f))
 	cargo build --locked --profile bench-report -p placeholder-sync-sim --bin backlog-memory
 	cargo run --locked --profile bench-report -p placeholder-sync-bench
+
+chaos: tools ## the real local stack under SIGKILL (CHAOS_RUNS=50); writes bench/chaos.json
+	@infra/local/chaos.sh
 
 fmt:
 	cargo fmt --all

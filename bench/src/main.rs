@@ -509,6 +509,9 @@ async fn main() {
                 .expect("the simulation"),
         );
     }
+    if part("chaos") {
+        figures.extend(chaos_figures(&root));
+    }
     if part("binaries") {
         figures.extend(binary_figures(&target));
     }
@@ -569,6 +572,61 @@ How they are taken:
 - **Binaries**: `cargo lambda build --release --arm64`; **init**: each function built for this
   machine, started against a minimal local Runtime API, best of five.
 ";
+
+/// `make chaos`'s figures, from the `bench/chaos.json` its last run wrote (it takes some 18
+/// minutes of its own, so `make bench` does not run it).
+fn chaos_figures(root: &Path) -> Vec<Figure> {
+    let Ok(text) = std::fs::read_to_string(root.join("bench/chaos.json")) else {
+        eprintln!("chaos: no bench/chaos.json (run make chaos)");
+        return Vec::new();
+    };
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let get = |key: &str| v[key].as_f64();
+    let mut figures = Vec::new();
+    for (key, what, unit, bound) in [
+        (
+            "chaos_runs",
+            "make chaos: runs of a random workload with processes killed (SIGKILL)",
+            "runs",
+            Bound::AtLeast(50.0),
+        ),
+        (
+            "chaos_lost",
+            "make chaos: local entities missing on the remote after convergence",
+            "entities",
+            Bound::AtMost(0.0),
+        ),
+        (
+            "chaos_duplicated",
+            "make chaos: remote entities beyond the local copy",
+            "entities",
+            Bound::AtMost(0.0),
+        ),
+        (
+            "chaos_kills",
+            "make chaos: processes killed (functions mid-sync, the stream pump, the remote)",
+            "kills",
+            Bound::None,
+        ),
+        (
+            "chaos_seconds",
+            "make chaos: wall time",
+            "s",
+            Bound::AtMost(1200.0),
+        ),
+    ] {
+        if let Some(value) = get(key) {
+            figures.push(Figure {
+                key,
+                what: what.into(),
+                value,
+                unit,
+                bound,
+            });
+        }
+    }
+    figures
+}
 
 fn tempfile_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("placeholder-sync-bench-{}", std::process::id()));

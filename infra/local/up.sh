@@ -31,16 +31,13 @@ fi
 echo "building the functions and the local tooling..."
 (cd "$root" && cargo build --quiet --workspace --bins)
 
+source "$(dirname "$0")/components.sh"
+rm -rf "$logs"
 mkdir -p "$pids" "$logs"
-start() { # name command...: starts a process in its own process group, remembering its pid
-  local name=$1; shift
-  setsid "$@" >"$logs/$name.log" 2>&1 < /dev/null &
-  echo $! >"$pids/$name.pid"
-}
 fail() { echo "$1 (see $logs/)" >&2; "$root/infra/local/down.sh" >/dev/null || true; exit 1; }
 
 if [ "$EMULATOR" = moto ]; then
-  start emulator moto_server -H 127.0.0.1 -p "$EMULATOR_PORT"
+  start_emulator
 fi
 if [ "$EMULATOR" = moto ]; then
   "$local_stack" wait "$AWS_ENDPOINT_URL/moto-api/" 60 || fail "the AWS emulator did not start"
@@ -48,7 +45,7 @@ fi
 "$local_stack" init >"$STATE_DIR/queues.env" || fail "could not create the tables and queues"
 
 [ -f "$STATE_DIR/remote-db.json" ] || cp "$root/fixtures/jsonplaceholder.json" "$STATE_DIR/remote-db.json"
-start remote json-server --host 127.0.0.1 --port "$REMOTE_PORT" "$STATE_DIR/remote-db.json"
+start_remote
 
 # Secrets of the local stack only: a random JWT secret and the demo user's argon2 hash,
 # made once and kept in the state directory.
@@ -68,26 +65,28 @@ META_TABLE=$META_TABLE
 REMOTE_BASE_URL=$REMOTE_BASE_URL
 REMOTE_RATE_LIMIT=${REMOTE_RATE_LIMIT:-20}
 SYNC_BUDGET_SECONDS=${SYNC_BUDGET_SECONDS:-20}
+${SYNC_CALL_DEADLINE_SECONDS:+SYNC_CALL_DEADLINE_SECONDS=$SYNC_CALL_DEADLINE_SECONDS}
+${SYNC_LEASE_SECONDS:+SYNC_LEASE_SECONDS=$SYNC_LEASE_SECONDS}
+${SYNC_BACKOFF_SECONDS:+SYNC_BACKOFF_SECONDS=$SYNC_BACKOFF_SECONDS}
+${REMOTE_TIMEOUT_MS:+REMOTE_TIMEOUT_MS=$REMOTE_TIMEOUT_MS}
 $(cat "$STATE_DIR/queues.env")
 JWT_SECRET=$(cat "$STATE_DIR/jwt-secret")
 AUTH_USERS='$(cat "$STATE_DIR/auth-users.json")'
 RUST_LOG=${RUST_LOG:-info}
 ENV
 
-(cd "$root" && start functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --env-file "$STATE_DIR/functions.env")
-(cd "$root" && GATEWAY_ADDR="127.0.0.1:$API_PORT" LAMBDA_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT" TEMPLATE="$root/template.yaml" start gateway "$local_stack" gateway)
+start_functions
+start_gateway
 "$local_stack" wait-port "127.0.0.1:$REMOTE_PORT" 60 || fail "json-server did not start"
 
 echo "waiting for the API (the first start compiles each function once)..."
 "$local_stack" wait "http://127.0.0.1:$API_PORT/posts?_limit=1" 600 || fail "the API did not become healthy"
 "$local_stack" wait "http://127.0.0.1:$API_PORT/comments?_limit=1" 600 || fail "the API did not become healthy"
 
-# The event source mapping and the schedule, which moto does not run.
-(set -a; source "$STATE_DIR/functions.env"; set +a
- LAMBDA_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT" start pump "$local_stack" pump)
+start_pump
 echo "importing from the remote if the table is empty..."
 (set -a; source "$STATE_DIR/functions.env"; set +a; "$CARGO_TARGET_DIR/debug/import" --if-empty) || fail "the import failed"
-(LAMBDA_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT" SYNC_INTERVAL="${SYNC_INTERVAL:-30}" start scheduler "$local_stack" scheduler)
+start_scheduler
 
 cat <<MSG
 

@@ -3,7 +3,8 @@
 //! - `gateway`: API Gateway on `GATEWAY_ADDR` (default 127.0.0.1:8080), routes from
 //!   `TEMPLATE` (default template.yaml), functions invoked at `LAMBDA_INVOKE_URL`
 //!   (default http://127.0.0.1:9000, `cargo lambda watch`).
-//! - `init`: creates the tables (`ENTITIES_TABLE`, `META_TABLE`) on the emulator named by
+//! - `init`: creates the tables (`ENTITIES_TABLE`, `META_TABLE`) and the queues (visibility
+//!   timeout `QUEUE_VISIBILITY_SECONDS`, default 60) on the emulator named by
 //!   `AWS_ENDPOINT_URL`.
 //! - `wait URL SECONDS` / `wait-port HOST:PORT SECONDS`: waits until a URL answers 2xx or a
 //!   port accepts connections, exiting non-zero after SECONDS.
@@ -43,9 +44,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ps_store::create_tables(store.client(), store.tables()).await?;
             let config = aws_config::load_from_env().await;
             let sqs = ps_queue::SqsClient::new(&config);
-            let urls =
-                ps_queue::create_queues(&sqs, &var("QUEUE_PREFIX", "placeholder-sync-"), 60, 5)
-                    .await?;
+            let visibility: u32 = var("QUEUE_VISIBILITY_SECONDS", "60").parse().map_err(|_| {
+                LocalError::Config("QUEUE_VISIBILITY_SECONDS must be whole seconds".into())
+            })?;
+            let urls = ps_queue::create_queues(
+                &sqs,
+                &var("QUEUE_PREFIX", "placeholder-sync-"),
+                visibility,
+                5,
+            )
+            .await?;
             println!("CHANGE_QUEUE_URL={}", urls.changes);
             println!("DEAD_LETTER_QUEUE_URL={}", urls.dead_letters);
             if let Some(url) = urls.capture_failures {
