@@ -1,16 +1,14 @@
 //! The sync under faults: a wiremock remote for 5xx, timeouts, 429 and 4xx, json-server for
 //! a run that dies between a remote call and its bookkeeping. Queues and state are moto's.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use placeholder_sync_tests::sync::{JsonServer, MAX_ATTEMPTS, Pipeline, remote_list, sync_config};
 use ps_core::change::{ChangeEvent, EntityData, EntityKey};
 use ps_core::merge::{SyncState, SyncStatus};
-use ps_core::ports::{Lease, PortError, SyncStateStore};
-use ps_store::DynamoStore;
+use ps_core::ports::{PortError, SyncStateStore};
+use ps_memory::SaveHook;
 use ps_sync::{SyncConfig, SyncError};
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, method, path, query_param};
@@ -28,6 +26,22 @@ async fn requests(server: &MockServer, verb: &str, route: &str) -> usize {
         .iter()
         .filter(|r| r.method.as_str() == verb && r.url.path() == route)
         .count()
+}
+
+/// A post created and synced, then edited to "edited" and captured: its update pending.
+async fn synced_then_edited(p: &Pipeline) -> u64 {
+    let post = p.api.create_post("p").await;
+    p.capture().await;
+    p.sync().await;
+    p.api
+        .write(
+            "PATCH",
+            &format!("/posts/{post}"),
+            json!({"title": "edited"}),
+        )
+        .await;
+    p.capture().await;
+    post
 }
 
 /// A 503 says the create was not done, so it is retried; a create processed but answered
@@ -370,17 +384,7 @@ async fn a_remote_that_keeps_failing_one_change_backs_off_and_parks_nothing() {
         .mount(&remote)
         .await;
     let p = Pipeline::new(&remote.uri()).await;
-    let post = p.api.create_post("p").await;
-    p.capture().await;
-    p.sync().await;
-    p.api
-        .write(
-            "PATCH",
-            &format!("/posts/{post}"),
-            json!({"title": "edited"}),
-        )
-        .await;
-    p.capture().await;
+    let post = synced_then_edited(&p).await;
     let config = SyncConfig {
         backoff: Duration::from_secs(60),
         ..sync_config()
@@ -427,17 +431,7 @@ async fn a_refused_change_is_parked_after_its_last_attempt() {
         .mount(&remote)
         .await;
     let p = Pipeline::new(&remote.uri()).await;
-    let post = p.api.create_post("p").await;
-    p.capture().await;
-    p.sync().await;
-    p.api
-        .write(
-            "PATCH",
-            &format!("/posts/{post}"),
-            json!({"title": "edited"}),
-        )
-        .await;
-    p.capture().await;
+    let post = synced_then_edited(&p).await;
     for run in 1..=MAX_ATTEMPTS {
         let report = p.sync().await;
         assert_eq!(report.failures.len(), 1);
@@ -487,50 +481,6 @@ async fn a_refused_change_is_parked_after_its_last_attempt() {
     );
 }
 
-/// The state store of a run that dies right after its first remote create, before
-/// recording it: the journal and the create marker land, the outcome does not.
-struct DiesAfterFirstCreate {
-    inner: DynamoStore,
-    saves: AtomicUsize,
-}
-
-#[async_trait]
-impl SyncStateStore for DiesAfterFirstCreate {
-    async fn load(&self, keys: &[EntityKey]) -> Result<HashMap<EntityKey, SyncState>, PortError> {
-        self.inner.load(keys).await
-    }
-    async fn save(
-        &self,
-        lease: Lease,
-        states: &mut [(EntityKey, SyncState)],
-    ) -> Result<(), PortError> {
-        // 0: the intake's journal, 1: the create marker, 2: the create's outcome.
-        if self.saves.fetch_add(1, Ordering::SeqCst) == 2 {
-            return Err(PortError("the process died".into()));
-        }
-        self.inner.save(lease, states).await
-    }
-    async fn pending_page(
-        &self,
-        after: Option<EntityKey>,
-        limit: usize,
-    ) -> Result<Vec<EntityKey>, PortError> {
-        self.inner.pending_page(after, limit).await
-    }
-    async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<Option<Lease>, PortError> {
-        self.inner.try_lease(owner, ttl).await
-    }
-    async fn release_lease(&self, owner: &str) -> Result<(), PortError> {
-        self.inner.release_lease(owner).await
-    }
-    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError> {
-        self.inner.claim_remote(remote_id, key).await
-    }
-    async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
-        self.inner.release_remote(remote_id, key).await
-    }
-}
-
 #[tokio::test]
 async fn a_run_killed_between_call_and_bookkeeping_loses_and_repeats_nothing() {
     let remote = JsonServer::start().await;
@@ -538,10 +488,15 @@ async fn a_run_killed_between_call_and_bookkeeping_loses_and_repeats_nothing() {
     p.import().await.unwrap();
     let post = p.api.create_post("survives a crash").await;
     p.capture().await;
-    let dying = DiesAfterFirstCreate {
-        inner: p.api.store.clone(),
-        saves: AtomicUsize::new(0),
-    };
+    // The run dies right after its first remote create, before recording it: the journal
+    // (save 0) and the create marker (1) land, the outcome (2) does not.
+    let saves = &AtomicUsize::new(0);
+    let dying = SaveHook::new(&p.api.store, move || async move {
+        match saves.fetch_add(1, Ordering::SeqCst) {
+            2 => Err(PortError("the process died".into())),
+            _ => Ok(()),
+        }
+    });
     assert!(matches!(p.sync_with(&dying).await, Err(SyncError::Port(_))));
     assert_eq!(
         remote_list(&remote.url, "/posts?title=survives%20a%20crash")

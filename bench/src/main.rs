@@ -552,9 +552,11 @@ How they are taken:
 - **AWS requests** are counted by an SDK interceptor on the clients of the stream reader,
   capture and the sync. The batched minimum: one GetRecords per 1,000 records, one
   SendMessageBatch, ReceiveMessage and DeleteMessageBatch per 10 changes, one BatchGetItem
-  per 100 entities, two BatchWriteItem per 25 entities (journal, outcome). The sync writes each
-  outcome with its own PutItem right after the call (and marks a create before it), on
-  purpose: batching those would widen the window in which a crash repeats remote calls.
+  per 100 entities, two BatchWriteItem per 25 entities (journal, outcome). The sync writes
+  every state with its own conditional PutItem (BatchWriteItem takes no condition; the write
+  unit costs the same), records each outcome right after its call, marks a create or update
+  before it, and claims or releases a remote id around a create or delete: the price of
+  exactly once against a remote without idempotency keys.
 - **Cost** uses list prices (us-east-1, on-demand, no free tier): Lambda arm64
   $0.0000133334/GB-s and $0.20/M requests at 128 MB, SQS FIFO $0.50/M requests, DynamoDB
   $0.625/M write units and $0.125/M read units, Streams reads by a Lambda trigger free; the

@@ -5,10 +5,12 @@
 //! answer is lost, an outage). Time is tokio's, so a paused clock drives leases and
 //! visibility timeouts.
 
+mod hook;
 mod queue;
 mod remote;
 mod states;
 
+pub use hook::SaveHook;
 pub use queue::{MemoryDeadLetters, MemoryQueue};
 pub use remote::{Fault, MemoryRemote};
 pub use states::MemoryStates;

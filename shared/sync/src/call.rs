@@ -48,31 +48,8 @@ impl SyncEngine<'_> {
                 let Some(remote_data) = to_remote(&data, group) else {
                     return Ok(Err(Failure::Waiting(waiting_message(&data))));
                 };
-                // What the remote holds is unknown from the moment the PUT may land: a crash
-                // before its outcome is recorded must not leave the old data looking synced
-                // (an edit back to it would then make no call).
-                if state.synced.is_some() {
-                    state.synced = None;
-                    self.save_one(run, *key, state).await?;
-                }
-                result.calls.add("PUT");
-                match self
-                    .within_deadline(self.remote.replace(remote_id, &remote_data), false)
+                self.replace(run, key, remote_id, data, &remote_data, state, result)
                     .await
-                {
-                    Ok(()) => {
-                        state.synced = Some(data);
-                        Ok(Ok(()))
-                    }
-                    Err(e) => {
-                        if !matches!(e, RemoteError::Rejected(_)) {
-                            // It may have been applied: what the remote holds is not known
-                            // any more, so the next plan sends the data whatever it is.
-                            state.synced = None;
-                        }
-                        Ok(Err(self.classify(run, e).await))
-                    }
-                }
             }
             RemoteCall::Withdraw(sent) => {
                 // The post it was sent under is gone from the remote, and so (cascade) is it.
@@ -169,26 +146,11 @@ impl SyncEngine<'_> {
                         return Ok(Ok(()));
                     }
                     // Found as it was sent; the entity has changed since. The adoption is
-                    // recorded before the PUT (with the remote's data unknown from then on),
-                    // or a crash during it would leave a copy no look-up matches any more.
-                    state.synced = None;
-                    self.save_one(run, *key, state).await?;
-                    result.calls.add("PUT");
-                    return match self
-                        .within_deadline(self.remote.replace(remote_id, &remote_data), false)
-                        .await
-                    {
-                        Ok(()) => {
-                            state.synced = Some(data);
-                            Ok(Ok(()))
-                        }
-                        Err(e) => {
-                            if !matches!(e, RemoteError::Rejected(_)) {
-                                state.synced = None;
-                            }
-                            Ok(Err(self.classify(run, e).await))
-                        }
-                    };
+                    // recorded with the PUT's marker, or a crash during the PUT would leave a
+                    // copy no look-up matches any more.
+                    return self
+                        .replace(run, key, remote_id, data, &remote_data, state, result)
+                        .await;
                 }
             }
         }
@@ -229,6 +191,39 @@ impl SyncEngine<'_> {
                 }
                 Ok(Err(self.classify(run, e).await))
             }
+        }
+    }
+
+    /// Replaces the remote copy with `data` (`remote_data` in the remote's ids). What the
+    /// remote holds is unknown from the moment the PUT may land, so that is recorded first: a
+    /// crash before the outcome is recorded must not leave the old data looking synced (an
+    /// edit back to it would then make no call). A failure that may have landed leaves it
+    /// unknown too.
+    #[allow(clippy::too_many_arguments)]
+    async fn replace(
+        &self,
+        run: &Run,
+        key: &EntityKey,
+        remote_id: u64,
+        data: EntityData,
+        remote_data: &EntityData,
+        state: &mut SyncState,
+        result: &mut GroupResult,
+    ) -> Applied {
+        if state.synced.is_some() {
+            state.synced = None;
+            self.save_one(run, *key, state).await?;
+        }
+        result.calls.add("PUT");
+        match self
+            .within_deadline(self.remote.replace(remote_id, remote_data), false)
+            .await
+        {
+            Ok(()) => {
+                state.synced = Some(data);
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(self.classify(run, e).await)),
         }
     }
 

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey, EntityKind};
 use ps_core::merge::{SyncState, SyncStatus};
 use ps_core::model::Post;
-use ps_core::ports::{ChangeSink, Lease, PortError, RemoteApi, RemoteError, SyncStateStore};
-use ps_memory::{Fault, MemoryDeadLetters, MemoryQueue, MemoryRemote, MemoryStates};
+use ps_core::ports::{ChangeSink, RemoteApi, RemoteError, SyncStateStore};
+use ps_memory::{Fault, MemoryDeadLetters, MemoryQueue, MemoryRemote, MemoryStates, SaveHook};
 use ps_sync::{Outcome, SyncConfig, SyncEngine, SyncError, SyncReport};
 use tokio::sync::Semaphore;
 
@@ -135,52 +135,6 @@ async fn a_lagging_index_never_replays_a_synced_create() {
     assert_eq!(w.remote_titles(), ["a"]);
 }
 
-/// A state store whose first write waits for a permit: a run stalled at that point (a
-/// slow network, a paused process) while its lease runs out.
-struct Stalled<'a> {
-    inner: &'a MemoryStates,
-    gate: Semaphore,
-    stalled: Semaphore,
-}
-
-#[async_trait]
-impl SyncStateStore for Stalled<'_> {
-    async fn load(
-        &self,
-        keys: &[EntityKey],
-    ) -> Result<std::collections::HashMap<EntityKey, SyncState>, PortError> {
-        self.inner.load(keys).await
-    }
-    async fn save(
-        &self,
-        lease: Lease,
-        states: &mut [(EntityKey, SyncState)],
-    ) -> Result<(), PortError> {
-        self.stalled.add_permits(1);
-        self.gate.acquire().await.unwrap().forget();
-        self.inner.save(lease, states).await
-    }
-    async fn pending_page(
-        &self,
-        after: Option<EntityKey>,
-        limit: usize,
-    ) -> Result<Vec<EntityKey>, PortError> {
-        self.inner.pending_page(after, limit).await
-    }
-    async fn try_lease(&self, owner: &str, ttl: Duration) -> Result<Option<Lease>, PortError> {
-        self.inner.try_lease(owner, ttl).await
-    }
-    async fn release_lease(&self, owner: &str) -> Result<(), PortError> {
-        self.inner.release_lease(owner).await
-    }
-    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError> {
-        self.inner.claim_remote(remote_id, key).await
-    }
-    async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
-        self.inner.release_remote(remote_id, key).await
-    }
-}
-
 /// Run A stalls after reading a state, its lease is taken over, and run B takes in and
 /// syncs a newer change of the same entity. A's write of its older view must be refused
 /// (and A stop), or the newer change, its message already deleted, would be lost.
@@ -194,18 +148,21 @@ async fn a_run_that_lost_its_lease_cannot_overwrite_a_newer_change() {
     w.enqueue(&[change(1, ChangeKind::Insert, "v1")]).await;
     w.run().await;
     w.enqueue(&[change(1, ChangeKind::Modify, "v2")]).await;
-    let stalled = Stalled {
-        inner: &w.states,
-        gate: Semaphore::new(0),
-        stalled: Semaphore::new(0),
-    };
+    // A's writes wait for a permit: a run stalled there (a slow network, a paused process)
+    // while its lease runs out.
+    let (gate, reached) = (&Semaphore::new(0), &Semaphore::new(0));
+    let stalled = SaveHook::new(&w.states, move || async move {
+        reached.add_permits(1);
+        gate.acquire().await.expect("open").forget();
+        Ok(())
+    });
     let a = w.engine(&stalled, &w.remote, config());
     let b = async {
-        stalled.stalled.acquire().await.unwrap().forget();
+        reached.acquire().await.expect("open").forget();
         w.states.expire_lease();
         w.enqueue(&[change(1, ChangeKind::Modify, "v3")]).await;
         let report = w.run().await;
-        stalled.gate.add_permits(1000);
+        gate.add_permits(1000);
         report
     };
     let (a, b) = tokio::join!(a.run(), b);
