@@ -299,6 +299,7 @@ async fn what_capture_never_takes_goes_to_the_on_failure_queue_and_shows_in_the_
                 "capture",
                 "us-east-1",
                 Some(on_failure),
+                None,
             )
             .await
         }
@@ -351,4 +352,91 @@ async fn what_capture_never_takes_goes_to_the_on_failure_queue_and_shows_in_the_
     let status = p.api.get("/sync/status").await.json();
     assert_eq!(status["queue"]["captureFailed"], 1, "{status}");
     let _ = (poison, healthy);
+}
+
+/// The local event source mapping keeps its position, as AWS's does across its function's
+/// crashes: a pump restarted with its checkpoint hands on only what is new, instead of the
+/// whole stream again from its start.
+#[tokio::test]
+async fn a_restarted_pump_goes_on_from_its_checkpoint() {
+    let remote = JsonServer::start().await;
+    let p = Pipeline::new(&remote.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("pump-checkpoint.json");
+    let config = sdk_config().await;
+    let table = p.api.store.tables().entities.clone();
+    let accepting = || async {
+        let function = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"batchItemFailures": []})),
+            )
+            .mount(&function)
+            .await;
+        function
+    };
+    let pump = |uri: String| {
+        let (streams, table, file) = (
+            aws_sdk_dynamodbstreams::Client::new(&config),
+            table.clone(),
+            checkpoint.clone(),
+        );
+        tokio::spawn(async move {
+            local_stack::pump::run(
+                streams,
+                &table,
+                &uri,
+                "capture",
+                "us-east-1",
+                None,
+                Some(local_stack::pump::Checkpoint { file }),
+            )
+            .await
+        })
+    };
+    let first = accepting().await;
+    let running = pump(first.uri());
+    for title in ["before-one", "before-two"] {
+        p.api.create_post(title).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !delivered(&first).await.contains("before-two") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first pump delivered nothing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    running.abort();
+
+    p.api.create_post("after-restart").await;
+    let second = accepting().await;
+    let running = pump(second.uri());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !delivered(&second).await.contains("after-restart") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted pump delivered nothing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    running.abort();
+    let again = delivered(&second).await;
+    assert!(
+        !again.contains("before-one") && !again.contains("before-two"),
+        "the restarted pump handed on again what was accepted before it stopped"
+    );
+}
+
+/// Everything a function endpoint was handed, as text.
+async fn delivered(function: &MockServer) -> String {
+    function
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }

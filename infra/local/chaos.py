@@ -155,9 +155,21 @@ def restart_functions(kills):
     raise SystemExit("the functions did not come back after 3 starts")
 
 
-def converge(token, seconds=180):
-    """Syncs until the queue is empty, nothing is pending and a run makes no call."""
+def converge(token, run, seconds=180):
+    """Syncs until a sentinel written last is on the remote (the stream is in order, so
+    everything written before it has been captured by then), then until the queue is empty,
+    nothing is pending and a run makes no call."""
     deadline = time.time() + seconds
+    sentinel = f"sentinel {run}"
+    status = 0
+    while status != 201 and time.time() < deadline:
+        status, _ = http("POST", f"{API}/posts", {"title": sentinel, "body": "chaos"}, token)
+    while time.time() < deadline:
+        sync_now(token)
+        _, found = http("GET", f"{REMOTE}/posts?title={sentinel.replace(' ', '%20')}")
+        if found:
+            break
+        time.sleep(0.5)
     quiet = 0
     while time.time() < deadline:
         status, report = sync_now(token)
@@ -216,7 +228,7 @@ def main():
             writes += 1
             if rng.random() < 0.08:
                 chaos(rng, token, kills)
-        state = converge(token)
+        state = converge(token, run)
         if state is None:
             print(f"run {run}: did not converge", flush=True)
             lost, duplicated, examples = compare()

@@ -42,7 +42,8 @@ start_gateway() {
 # The event source mapping and the schedule, which moto does not run.
 start_pump() {
   (set -a; source "$STATE_DIR/functions.env"; set +a
-   LAMBDA_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT" start pump "$local_stack" pump)
+   LAMBDA_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT" PUMP_CHECKPOINT_FILE="$STATE_DIR/pump-checkpoint.json" \
+     start pump "$local_stack" pump)
 }
 start_scheduler() {
   (LAMBDA_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT" SYNC_INTERVAL="${SYNC_INTERVAL:-30}" start scheduler "$local_stack" scheduler)

@@ -83,6 +83,7 @@ echo "waiting for the API (the first start compiles each function once)..."
 "$local_stack" wait "http://127.0.0.1:$API_PORT/posts?_limit=1" 600 || fail "the API did not become healthy"
 "$local_stack" wait "http://127.0.0.1:$API_PORT/comments?_limit=1" 600 || fail "the API did not become healthy"
 
+rm -f "$STATE_DIR/pump-checkpoint.json"  # a new emulator, a new stream
 start_pump
 echo "importing from the remote if the table is empty..."
 (set -a; source "$STATE_DIR/functions.env"; set +a; "$CARGO_TARGET_DIR/debug/import" --if-empty) || fail "the import failed"

@@ -8,7 +8,8 @@
 //!   `AWS_ENDPOINT_URL`.
 //! - `wait URL SECONDS` / `wait-port HOST:PORT SECONDS`: waits until a URL answers 2xx or a
 //!   port accepts connections, exiting non-zero after SECONDS.
-//! - `pump`: polls the stream of `ENTITIES_TABLE` and invokes `capture` with each batch.
+//! - `pump`: polls the stream of `ENTITIES_TABLE` and invokes `capture` with each batch,
+//!   keeping its positions in `PUMP_CHECKPOINT_FILE` (if set) so a restart goes on from there.
 //! - `scheduler`: invokes `sync` every `SYNC_INTERVAL` seconds (default 30).
 //! - `hash-password`: reads a password from stdin and prints its argon2 PHC string, for
 //!   `AUTH_USERS`.
@@ -74,7 +75,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     client: aws_sdk_sqs::Client::new(&config),
                     queue_url,
                 });
-            local_stack::pump::run(client, &table, &invoke, "capture", &region, on_failure).await?;
+            let checkpoint = std::env::var_os("PUMP_CHECKPOINT_FILE")
+                .map(|file| local_stack::pump::Checkpoint { file: file.into() });
+            local_stack::pump::run(
+                client, &table, &invoke, "capture", &region, on_failure, checkpoint,
+            )
+            .await?;
         }
         "scheduler" => {
             let seconds: u64 = var("SYNC_INTERVAL", "30")

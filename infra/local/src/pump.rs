@@ -5,7 +5,7 @@
 //! retries from the first record it reports as failed, and after the last retry sends the
 //! batch's description to the on-failure queue and moves past it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::Client;
@@ -168,6 +168,29 @@ pub struct OnFailure {
     pub queue_url: String,
 }
 
+/// Where the mapping keeps its positions, so that a restarted pump goes on where it was (as
+/// the event source mapping's checkpoint survives its function) instead of from the start.
+pub struct Checkpoint {
+    pub file: std::path::PathBuf,
+}
+
+impl Checkpoint {
+    fn load(&self) -> BTreeMap<String, String> {
+        std::fs::read_to_string(&self.file)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+
+    /// Written whole or not at all (a temporary file renamed over it).
+    fn save(&self, positions: &BTreeMap<String, String>) -> Result<(), LocalError> {
+        let partial = self.file.with_extension("partial");
+        std::fs::write(&partial, serde_json::to_vec(positions).unwrap_or_default())?;
+        std::fs::rename(&partial, &self.file)?;
+        Ok(())
+    }
+}
+
 /// Polls the table's stream for ever, invoking `function` at `invoke_base`.
 pub async fn run(
     client: Client,
@@ -176,8 +199,12 @@ pub async fn run(
     function: &str,
     region: &str,
     on_failure: Option<OnFailure>,
+    checkpoint: Option<Checkpoint>,
 ) -> Result<(), LocalError> {
     let mut reader = StreamReader::open(client, table).await?;
+    if let Some(checkpoint) = &checkpoint {
+        reader.resume(checkpoint.load());
+    }
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()
@@ -245,6 +272,9 @@ pub async fn run(
                     }
                 }
             }
+        }
+        if let Some(checkpoint) = &checkpoint {
+            checkpoint.save(&reader.positions())?;
         }
         tokio::time::sleep(POLL).await;
     }

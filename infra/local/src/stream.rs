@@ -75,6 +75,8 @@ pub struct StreamReader {
     client: Client,
     stream_arn: String,
     shards: BTreeMap<String, Position>,
+    /// Positions to resume from, applied to each shard when it is discovered.
+    resume_from: HashMap<String, String>,
 }
 
 impl StreamReader {
@@ -95,6 +97,7 @@ impl StreamReader {
             client,
             stream_arn,
             shards: BTreeMap::new(),
+            resume_from: HashMap::new(),
         })
     }
 
@@ -117,7 +120,16 @@ impl StreamReader {
             .unwrap_or_default()
         {
             if let Some(id) = shard.shard_id() {
-                self.shards.entry(id.to_owned()).or_default();
+                if !self.shards.contains_key(id) {
+                    let after = self.resume_from.remove(id);
+                    self.shards.insert(
+                        id.to_owned(),
+                        Position {
+                            after,
+                            finished: false,
+                        },
+                    );
+                }
             }
         }
         Ok(self.shards.keys().cloned().collect())
@@ -162,6 +174,20 @@ impl StreamReader {
             }
         }
         Ok(records)
+    }
+
+    /// The last record accepted in each shard that has one.
+    pub fn positions(&self) -> BTreeMap<String, String> {
+        self.shards
+            .iter()
+            .filter_map(|(shard, p)| Some((shard.clone(), p.after.clone()?)))
+            .collect()
+    }
+
+    /// Goes on after these positions (from [`StreamReader::positions`]), in the shards the
+    /// stream still has.
+    pub fn resume(&mut self, positions: BTreeMap<String, String>) {
+        self.resume_from.extend(positions);
     }
 
     /// Moves the shard's position past the record with `sequence`: it was handed on.
