@@ -57,32 +57,25 @@ impl SyncEngine<'_> {
                     withdrawn(state);
                     return Ok(Ok(()));
                 };
-                let candidates = match self
-                    .within_deadline(self.remote.find(&remote_sent), false)
-                    .await
-                {
-                    Ok(candidates) => candidates,
-                    Err(e) => return Ok(Err(self.classify(run, e).await)),
-                };
-                for remote_id in candidates {
-                    if !self.states.claim_remote(remote_id, *key).await? {
-                        continue;
+                match self.claim_lost_copy(run, key, &remote_sent).await? {
+                    Err(failure) => return Ok(Err(failure)),
+                    Ok(None) => {}
+                    Ok(Some(remote_id)) => {
+                        // Adopted and recorded before the delete, so that from here it is an
+                        // ordinary delete of an id this entity holds: retried until recorded,
+                        // and its claim released only then.
+                        record_created(state, remote_id, sent.clone());
+                        self.save_one(run, *key, state).await?;
+                        result.recovered += 1;
+                        result.calls.add("DELETE");
+                        if let Err(e) = self
+                            .within_deadline(self.remote.delete(key.kind, remote_id), false)
+                            .await
+                        {
+                            return Ok(Err(self.classify(run, e).await));
+                        }
+                        self.states.release_remote(remote_id, *key).await?;
                     }
-                    // Adopted and recorded before the delete, so that from here it is an
-                    // ordinary delete of an id this entity holds: retried until recorded,
-                    // and its claim released only then.
-                    record_created(state, remote_id, sent.clone());
-                    self.save_one(run, *key, state).await?;
-                    result.recovered += 1;
-                    result.calls.add("DELETE");
-                    if let Err(e) = self
-                        .within_deadline(self.remote.delete(key.kind, remote_id), false)
-                        .await
-                    {
-                        return Ok(Err(self.classify(run, e).await));
-                    }
-                    self.states.release_remote(remote_id, *key).await?;
-                    break;
                 }
                 withdrawn(state);
                 Ok(Ok(()))
@@ -130,15 +123,10 @@ impl SyncEngine<'_> {
             let Some(remote_sent) = to_remote(&sent, group) else {
                 return Ok(Err(Failure::Waiting(waiting_message(&sent))));
             };
-            let candidates = match self
-                .within_deadline(self.remote.find(&remote_sent), false)
-                .await
-            {
-                Ok(candidates) => candidates,
-                Err(e) => return Ok(Err(self.classify(run, e).await)),
-            };
-            for remote_id in candidates {
-                if self.states.claim_remote(remote_id, *key).await? {
+            match self.claim_lost_copy(run, key, &remote_sent).await? {
+                Err(failure) => return Ok(Err(failure)),
+                Ok(None) => {}
+                Ok(Some(remote_id)) => {
                     tracing::info!(entity = %key, remote_id, "found the create whose answer was lost");
                     record_created(state, remote_id, sent.clone());
                     result.recovered += 1;
@@ -192,6 +180,29 @@ impl SyncEngine<'_> {
                 Ok(Err(self.classify(run, e).await))
             }
         }
+    }
+
+    /// After a create whose outcome is unknown: the remote copy of what it sent
+    /// (`remote_sent`) that this entity now holds, if the remote has one no other entity holds.
+    async fn claim_lost_copy(
+        &self,
+        run: &Run,
+        key: &EntityKey,
+        remote_sent: &EntityData,
+    ) -> Result<Result<Option<u64>, Failure>, PortError> {
+        let candidates = match self
+            .within_deadline(self.remote.find(remote_sent), false)
+            .await
+        {
+            Ok(candidates) => candidates,
+            Err(e) => return Ok(Err(self.classify(run, e).await)),
+        };
+        for remote_id in candidates {
+            if self.states.claim_remote(remote_id, *key).await? {
+                return Ok(Ok(Some(remote_id)));
+            }
+        }
+        Ok(Ok(None))
     }
 
     /// Replaces the remote copy with `data` (`remote_data` in the remote's ids). What the
