@@ -100,7 +100,9 @@ async fn bad_filters_are_400_not_500() {
         "/posts?_page=0",
         "/posts?_limit=x",
         "/posts?author=1",
-        "/posts?userId=1&userId=2",
+        "/posts?_sort=id&_sort=title",
+        "/posts?title_like=(",
+        "/posts?_embed=users",
     ] {
         let r = api.get(bad).await;
         assert_eq!(r.status, 400, "{bad}");
@@ -278,7 +280,7 @@ async fn if_match_guards_put_patch_and_delete() {
         api.delete("/posts/9", &[("if-match", &current)])
             .await
             .status,
-        204
+        200
     );
     assert_eq!(api.get("/posts/9").await.status, 404);
     assert_eq!(api.delete("/posts/9", &[]).await.status, 404);
@@ -436,7 +438,7 @@ async fn deleting_a_post_deletes_its_comments() {
             .len(),
         5
     );
-    assert_eq!(api.delete("/posts/1", &[]).await.status, 204);
+    assert_eq!(api.delete("/posts/1", &[]).await.status, 200);
     assert_eq!(api.get("/comments?postId=1").await.json(), json!([]));
     assert_eq!(api.get("/posts/1/comments").await.status, 404);
     assert_eq!(api.get("/comments/1").await.status, 404);
@@ -458,7 +460,7 @@ async fn deleting_a_post_with_more_comments_than_one_transaction_holds() {
     }
     let other = api.create_post("other").await;
     let kept = api.create_comment(other, "kept").await;
-    assert_eq!(api.delete(&format!("/posts/{post}"), &[]).await.status, 204);
+    assert_eq!(api.delete(&format!("/posts/{post}"), &[]).await.status, 200);
     assert_eq!(
         api.get(&format!("/comments?postId={post}")).await.json(),
         json!([])

@@ -3,7 +3,8 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use ps_http::auth::{TokenKeys, UserDirectory};
-use ps_http::request::{json_or_form_body, route_key};
+use ps_http::request::json_or_form_body;
+use ps_http::route::route_key;
 use ps_http::{ApiError, response};
 use serde::Serialize;
 use serde_json::Value;
@@ -21,12 +22,15 @@ struct TokenResponse {
 }
 
 pub async fn handle(req: Request, api: &AuthApi) -> Response<Body> {
+    ps_http::answer(req, |req| route(req, api)).await
+}
+
+async fn route(req: Request, api: &AuthApi) -> Result<Response<Body>, ApiError> {
     let route = route_key(&req);
-    let result = match route.as_str() {
+    match route.as_str() {
         "POST /auth/token" => issue_token(api, &req),
         _ => Err(ApiError::NoRoute(route)),
-    };
-    result.unwrap_or_else(ApiError::into_response)
+    }
 }
 
 fn credential(body: &Value, field: &str) -> Result<String, ApiError> {

@@ -1,16 +1,11 @@
 use comments_api::{CommentsApi, handle};
-use lambda_http::{Error, service_fn};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_http::Error> {
     ps_http::telemetry::init();
     let api = CommentsApi {
         store: ps_store::connect_from_env().await?,
         keys: ps_http::auth::TokenKeys::from_env()?,
     };
-    let api = &api;
-    lambda_http::run(service_fn(move |req| async move {
-        Ok::<_, std::convert::Infallible>(handle(req, api).await)
-    }))
-    .await
+    ps_http::run(|req| handle(req, &api)).await
 }

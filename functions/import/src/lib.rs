@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ps_core::change::{EntityData, EntityKey};
 use ps_core::merge::SyncState;
-use ps_core::ports::{CommentRead, PostRead};
+use ps_core::ports::{EntityRead, Window};
 use ps_core::{Comment, Post};
 use ps_store::DynamoStore;
 use serde::Serialize;
@@ -137,16 +137,16 @@ pub async fn import(
     allow_local_changes: bool,
 ) -> Result<ImportReport, ImportError> {
     let (posts, comments) = fetch_remote(base_url, Duration::from_secs(10)).await?;
-    let store_err = |e: ps_core::StoreError| ImportError::Store(e.to_string());
+    let store_err = |e: ps_store::DynamoError| ImportError::Store(e.to_string());
     let local_posts: HashMap<u64, (Post, u64)> = store
-        .list_posts(None)
+        .all::<Post>()
         .await
         .map_err(store_err)?
         .into_iter()
         .map(|v| (v.value.id, (v.value, v.version)))
         .collect();
     let local_comments: HashMap<u64, (Comment, u64)> = store
-        .list_comments(None)
+        .all::<Comment>()
         .await
         .map_err(store_err)?
         .into_iter()
@@ -212,10 +212,22 @@ pub async fn import(
 /// Whether the table holds any post or comment.
 pub async fn holds_data(store: &DynamoStore) -> Result<bool, ImportError> {
     let store_err = |e: ps_core::StoreError| ImportError::Store(e.to_string());
-    Ok(!store.list_posts(None).await.map_err(store_err)?.is_empty()
-        || !store
-            .list_comments(None)
-            .await
-            .map_err(store_err)?
-            .is_empty())
+    // One record of each kind at most: neither a full read nor trusting a counter.
+    let first = Window {
+        scope: None,
+        descending: false,
+        offset: 0,
+        limit: Some(1),
+    };
+    let posts: Vec<Post> = store.window(first).await.map_err(store_err)?;
+    let comments: Vec<Comment> = store.window(first).await.map_err(store_err)?;
+    Ok(!posts.is_empty() || !comments.is_empty())
+}
+
+/// Sets every list counter from the records (`import --recount`): once, on a table that
+/// held records before the counters existed.
+pub async fn recount(store: &DynamoStore) -> Result<(), ImportError> {
+    let store_err = |e: ps_store::DynamoError| ImportError::Store(e.to_string());
+    store.recount::<Post>().await.map_err(store_err)?;
+    store.recount::<Comment>().await.map_err(store_err)
 }

@@ -1,6 +1,7 @@
 //! As a Lambda (under the Lambda runtime) it imports on every invocation; as a command
 //! (`make import`, `import [--allow-local-changes] [--if-empty]`) it imports once and
-//! exits non-zero on any error.
+//! exits non-zero on any error; `import --recount` only sets the list counters from the
+//! records (once, on a table written before they existed).
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -13,6 +14,11 @@ async fn main() -> Result<(), Error> {
     ps_http::telemetry::init();
     let store = ps_store::connect_from_env().await?;
     if std::env::var("AWS_LAMBDA_RUNTIME_API").is_err() {
+        if std::env::args().any(|a| a == "--recount") {
+            import::recount(&store).await?;
+            println!("list counters set from the records");
+            return Ok(());
+        }
         let allow = std::env::args().any(|a| a == "--allow-local-changes");
         if std::env::args().any(|a| a == "--if-empty") && import::holds_data(&store).await? {
             println!("the table already holds data; import skipped");

@@ -4,7 +4,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use ps_http::auth::TokenKeys;
 use ps_http::error::ServiceError;
-use ps_http::request::route_key;
+use ps_http::route::route_key;
 use ps_http::{ApiError, response};
 use ps_sync::SyncError;
 use serde_json::json;
@@ -16,16 +16,19 @@ pub struct SyncApi {
 }
 
 pub async fn handle(req: Request, api: &SyncApi) -> Response<Body> {
+    ps_http::answer(req, |req| route(req, api)).await
+}
+
+async fn route(req: Request, api: &SyncApi) -> Result<Response<Body>, ApiError> {
     let route = route_key(&req);
-    let result = match route.as_str() {
+    match route.as_str() {
         "GET /sync/status" => status(&api.deps).await,
         "POST /sync/run" => match api.keys.authorize(&req) {
             Ok(_) => run(&api.deps).await,
             Err(e) => Err(e),
         },
         _ => Err(ApiError::NoRoute(route)),
-    };
-    result.unwrap_or_else(ApiError::into_response)
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {

@@ -4,10 +4,10 @@
 
 pub mod change;
 pub mod error;
-pub mod etag;
 pub mod merge;
 pub mod model;
 pub mod ports;
+pub mod precondition;
 pub mod query;
 pub mod service;
 pub mod validation;

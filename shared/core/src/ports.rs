@@ -6,12 +6,38 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 use crate::model::{Comment, CommentDraft, Post, PostDraft, Versioned};
 
-#[async_trait]
-pub trait PostRead: Send + Sync {
-    async fn get_post(&self, id: u64) -> Result<Option<Versioned<Post>>, StoreError>;
-    /// All posts (of one user, if given), in id order.
-    async fn list_posts(&self, user_id: Option<u64>) -> Result<Vec<Versioned<Post>>, StoreError>;
+/// Which stored records a list reads, in id order: a whole kind, or one scope's (a user's
+/// posts, a post's comments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// `None`: every record of the kind.
+    pub scope: Option<u64>,
+    pub descending: bool,
+    pub offset: u64,
+    /// `None`: to the end.
+    pub limit: Option<u64>,
 }
+
+/// Reading one kind of record. Posts and comments are read alike, so lists, counts and
+/// look-ups by id are one generic path; `PostRead` and `CommentRead` name the two.
+#[async_trait]
+pub trait EntityRead<T>: Send + Sync {
+    async fn get(&self, id: u64) -> Result<Option<Versioned<T>>, StoreError>;
+    /// The records of `window`, reading about as many as it returns (plus the offset).
+    async fn window(&self, window: Window) -> Result<Vec<T>, StoreError>;
+    /// How many records `scope` holds, kept by every write: it never reads them.
+    async fn count(&self, scope: Option<u64>) -> Result<u64, StoreError>;
+    /// Those of `ids` that exist, in id order.
+    async fn get_many(&self, ids: &[u64]) -> Result<Vec<T>, StoreError>;
+}
+
+/// Reading posts.
+pub trait PostRead: EntityRead<Post> {}
+impl<S: EntityRead<Post> + ?Sized> PostRead for S {}
+
+/// Reading comments.
+pub trait CommentRead: EntityRead<Comment> {}
+impl<S: EntityRead<Comment> + ?Sized> CommentRead for S {}
 
 #[async_trait]
 pub trait PostWrite: PostRead {
@@ -23,19 +49,13 @@ pub trait PostWrite: PostRead {
         post: &Post,
         expected_version: u64,
     ) -> Result<Versioned<Post>, StoreError>;
-    /// Deletes the post and, item by item, its comments. With `expected_version`, only if
-    /// the post is still at that version.
-    async fn delete_post(&self, id: u64, expected_version: Option<u64>) -> Result<(), StoreError>;
-}
-
-#[async_trait]
-pub trait CommentRead: Send + Sync {
-    async fn get_comment(&self, id: u64) -> Result<Option<Versioned<Comment>>, StoreError>;
-    /// All comments (of one post, if given), in id order.
-    async fn list_comments(
+    /// Deletes the post (as read) and its comments. With `expected_version`, only if the
+    /// post is still at that version.
+    async fn delete_post(
         &self,
-        post_id: Option<u64>,
-    ) -> Result<Vec<Versioned<Comment>>, StoreError>;
+        post: &Post,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -48,9 +68,10 @@ pub trait CommentWrite: CommentRead {
         comment: &Comment,
         expected_version: u64,
     ) -> Result<Versioned<Comment>, StoreError>;
+    /// Deletes the comment (as read); with `expected_version`, only if still at it.
     async fn delete_comment(
         &self,
-        id: u64,
+        comment: &Comment,
         expected_version: Option<u64>,
     ) -> Result<(), StoreError>;
 }

@@ -3,10 +3,10 @@
 use serde_json::Value;
 
 use crate::error::{ServiceError, StoreError};
-use crate::etag::Precondition;
 use crate::model::{CommentDraft, NEW_POST_USER_ID, PostDraft, Versioned};
-use crate::ports::{CommentRead, CommentWrite, PostRead, PostWrite};
-use crate::query::{CommentFilter, ListQuery, Page, Pagination, PostFilter, paginate};
+use crate::ports::{CommentRead, CommentWrite, EntityRead, PostRead, PostWrite, Window};
+use crate::precondition::Precondition;
+use crate::query::{ListQuery, Page, Plan, READ_CAP, Record};
 use crate::validation::{self, ValidationErrors, WriteMode};
 use crate::{Comment, Post};
 
@@ -51,7 +51,7 @@ where
         }
         match write(next, current.version).await {
             Ok(updated) => return Ok(updated),
-            Err(StoreError::VersionConflict) if matches!(precondition, Precondition::OneOf(_)) => {
+            Err(StoreError::VersionConflict) if precondition.pins_version() => {
                 return Err(ServiceError::PreconditionFailed);
             }
             Err(StoreError::VersionConflict) => continue,
@@ -76,7 +76,7 @@ where
     Delete: Future<Output = Result<(), StoreError>>,
 {
     precondition.check(current_version)?;
-    let expected = matches!(precondition, Precondition::OneOf(_)).then_some(current_version);
+    let expected = precondition.pins_version().then_some(current_version);
     match delete(expected).await {
         Ok(()) => Ok(()),
         Err(StoreError::VersionConflict) => Err(ServiceError::PreconditionFailed),
@@ -85,36 +85,151 @@ where
     }
 }
 
+fn too_many(what: &str, n: u64) -> ServiceError {
+    ServiceError::BadRequest(format!(
+        "this list would read {n} {what}s, more than the {READ_CAP} one list may read: narrow \
+         it by its parent (userId, postId) or a smaller _start/_page, or leave out what the \
+         id-ordered index cannot answer alone (q, _like, _sort by text, other filters)"
+    ))
+}
+
+/// One record, or 404.
+pub async fn get<T: Record, S: EntityRead<T> + ?Sized>(
+    store: &S,
+    id: u64,
+) -> Result<Versioned<T>, ServiceError> {
+    store
+        .get(id)
+        .await
+        .map_err(backend)?
+        .ok_or_else(|| ServiceError::NotFound(format!("{} {id}", T::NAME)))
+}
+
+/// A list, read as [`ListQuery::plan`] says: a page ordered by id reads about what it
+/// returns; anything else reads at most [`READ_CAP`] records or is refused.
+pub async fn list<T: Record, S: EntityRead<T> + ?Sized>(
+    store: &S,
+    query: &ListQuery,
+) -> Result<Page<T>, ServiceError> {
+    match query.plan::<T>() {
+        Plan::Window {
+            scope,
+            descending,
+            offset,
+            limit,
+        } => {
+            let total = store.count(scope).await.map_err(backend)?;
+            let end = limit.map_or(total, |l| offset.saturating_add(l).min(total));
+            if end > READ_CAP {
+                return Err(too_many(T::NAME, end));
+            }
+            let items = if offset >= end {
+                Vec::new()
+            } else {
+                let window = Window {
+                    scope,
+                    descending,
+                    offset,
+                    limit: Some(end - offset),
+                };
+                store.window(window).await.map_err(backend)?
+            };
+            Ok(Page {
+                items,
+                total,
+                pagination: query.slice.pagination(),
+            })
+        }
+        Plan::Ids(ids) => {
+            let records = store.get_many(&ids).await.map_err(backend)?;
+            Ok(query.evaluate(records))
+        }
+        Plan::Partition { scope } => {
+            let total = store.count(scope).await.map_err(backend)?;
+            if total > READ_CAP {
+                return Err(too_many(T::NAME, total));
+            }
+            let window = Window {
+                scope,
+                descending: false,
+                offset: 0,
+                limit: None,
+            };
+            let records = store.window(window).await.map_err(backend)?;
+            Ok(query.evaluate(records))
+        }
+    }
+}
+
+/// A record as JSON with a related field added (`_embed`, `_expand`).
+fn with_related<T: Record>(record: &T, related: Value) -> Value {
+    let mut json = serde_json::to_value(record).expect("records serialise");
+    if let Value::Object(fields) = &mut json {
+        fields.insert(T::RELATION.name.to_owned(), related);
+    }
+    json
+}
+
+/// `_embed=comments`: each post with its comments.
+pub async fn embed_comments(
+    comments: &dyn CommentRead,
+    posts: &[Post],
+) -> Result<Vec<Value>, ServiceError> {
+    /// Comment lists read at once.
+    const CONCURRENCY: usize = 8;
+    let mut read = 0u64;
+    let mut per_post: Vec<Vec<Comment>> = Vec::with_capacity(posts.len());
+    for chunk in posts.chunks(CONCURRENCY) {
+        let reads = chunk.iter().map(|post| {
+            comments.window(Window {
+                scope: Some(post.id),
+                descending: false,
+                offset: 0,
+                limit: Some(READ_CAP + 1),
+            })
+        });
+        per_post.extend(
+            futures::future::try_join_all(reads)
+                .await
+                .map_err(backend)?,
+        );
+    }
+    for list in &per_post {
+        read += list.len() as u64;
+    }
+    if read > READ_CAP {
+        return Err(too_many(Comment::NAME, read));
+    }
+    Ok(posts
+        .iter()
+        .zip(per_post)
+        .map(|(post, list)| with_related(post, serde_json::to_value(list).expect("serialises")))
+        .collect())
+}
+
+/// `_expand=post`: each comment with its post (`null` if gone meanwhile).
+pub async fn expand_posts(
+    posts: &dyn PostRead,
+    comments: &[Comment],
+) -> Result<Vec<Value>, ServiceError> {
+    let mut ids: Vec<u64> = comments.iter().map(|c| c.post_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let found = posts.get_many(&ids).await.map_err(backend)?;
+    Ok(comments
+        .iter()
+        .map(|c| {
+            let post = found.iter().find(|p| p.id == c.post_id);
+            with_related(c, serde_json::to_value(post).expect("serialises"))
+        })
+        .collect())
+}
+
 pub mod posts {
     use super::*;
 
-    fn not_found(id: u64) -> ServiceError {
-        ServiceError::NotFound(format!("post {id}"))
-    }
-
     pub async fn get(store: &dyn PostRead, id: u64) -> Result<Versioned<Post>, ServiceError> {
-        store
-            .get_post(id)
-            .await
-            .map_err(backend)?
-            .ok_or_else(|| not_found(id))
-    }
-
-    pub async fn list(
-        store: &dyn PostRead,
-        query: &ListQuery<PostFilter>,
-    ) -> Result<Page<Post>, ServiceError> {
-        let all = store
-            .list_posts(query.filter.user_id)
-            .await
-            .map_err(backend)?;
-        let mut matching: Vec<Post> = all
-            .into_iter()
-            .map(|v| v.value)
-            .filter(|p| query.filter.matches(p))
-            .collect();
-        matching.sort_by_key(|p| p.id);
-        Ok(paginate(matching, query.pagination))
+        super::get(store, id).await
     }
 
     pub async fn create(
@@ -177,7 +292,7 @@ pub mod posts {
             &format!("post {id}"),
             precondition,
             current.version,
-            |expected| store.delete_post(id, expected),
+            |expected| store.delete_post(&current.value, expected),
         )
         .await
     }
@@ -186,50 +301,29 @@ pub mod posts {
 pub mod comments {
     use super::*;
 
-    fn not_found(id: u64) -> ServiceError {
-        ServiceError::NotFound(format!("comment {id}"))
-    }
-
     pub async fn get(store: &dyn CommentRead, id: u64) -> Result<Versioned<Comment>, ServiceError> {
-        store
-            .get_comment(id)
-            .await
-            .map_err(backend)?
-            .ok_or_else(|| not_found(id))
+        super::get(store, id).await
     }
 
-    pub async fn list(
-        store: &dyn CommentRead,
-        query: &ListQuery<CommentFilter>,
-    ) -> Result<Page<Comment>, ServiceError> {
-        let all = store
-            .list_comments(query.filter.post_id)
-            .await
-            .map_err(backend)?;
-        let mut matching: Vec<Comment> = all
-            .into_iter()
-            .map(|v| v.value)
-            .filter(|c| query.filter.matches(c))
-            .collect();
-        matching.sort_by_key(|c| c.id);
-        Ok(paginate(matching, query.pagination))
-    }
-
-    /// `/posts/{id}/comments`: 404 when the post does not exist, unlike `?postId=`.
+    /// `/posts/{id}/comments`: `/comments?postId={id}`, but a 404 when the post does not
+    /// exist, and `postId` may not be given again.
     pub async fn list_of_post(
         posts: &dyn PostRead,
         comments: &dyn CommentRead,
         post_id: u64,
-        pagination: Option<Pagination>,
-    ) -> Result<Page<Comment>, ServiceError> {
+        params: &[(String, String)],
+    ) -> Result<(ListQuery, Page<Comment>), ServiceError> {
+        if params.iter().any(|(k, _)| k.starts_with("postId")) {
+            return Err(ServiceError::BadRequest(
+                "postId is given by the path here".into(),
+            ));
+        }
         super::posts::get(posts, post_id).await?;
-        let query = ListQuery {
-            filter: CommentFilter {
-                post_id: Some(post_id),
-            },
-            pagination,
-        };
-        list(comments, &query).await
+        let mut scoped = vec![("postId".to_owned(), post_id.to_string())];
+        scoped.extend_from_slice(params);
+        let query = ListQuery::parse::<Comment>(&scoped)?;
+        let page = list(comments, &query).await?;
+        Ok((query, page))
     }
 
     /// `post_id_from_path` is set for `POST /posts/{id}/comments`; an unknown post is then a
@@ -301,7 +395,7 @@ pub mod comments {
             &format!("comment {id}"),
             precondition,
             current.version,
-            |expected| store.delete_comment(id, expected),
+            |expected| store.delete_comment(&current.value, expected),
         )
         .await
     }

@@ -2,9 +2,7 @@
 //! with a 400 (or 413) before the domain sees it.
 
 use lambda_http::http::header;
-use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
-use ps_core::etag::Precondition;
 use serde_json::Value;
 
 use crate::ApiError;
@@ -12,30 +10,7 @@ use crate::ApiError;
 /// Larger bodies are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The API Gateway route this request matched, e.g. `GET /posts/{id}`. Routing on it (rather
-/// than re-parsing the path) keeps each function's routes exactly the template's.
-pub fn route_key(req: &Request) -> String {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
-        _ => String::new(),
-    }
-}
-
-/// The numeric `{name}` path parameter.
-pub fn path_id(req: &Request, name: &str) -> Result<u64, ApiError> {
-    let params = req.path_parameters();
-    let raw = params
-        .first(name)
-        .ok_or_else(|| ApiError::BadRequest(format!("missing path parameter {name}")))?;
-    match raw.parse::<u64>() {
-        Ok(id) if id >= 1 => Ok(id),
-        _ => Err(ApiError::BadRequest(format!(
-            "{name} must be a positive integer, got {raw:?}"
-        ))),
-    }
-}
-
-/// The query string as ordered pairs, repeated keys kept (so the domain can refuse them).
+/// The query string as ordered pairs, repeated keys kept (`id=1&id=2` means either).
 pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
     req.uri()
         .query()
@@ -51,10 +26,6 @@ pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
 
 pub fn header(req: &Request, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-pub fn precondition(req: &Request) -> Precondition {
-    Precondition::parse(header(req, header::IF_MATCH))
 }
 
 fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {

@@ -1,7 +1,6 @@
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use ps_core::Versioned;
-use ps_core::etag::etag;
 use ps_core::query::Page;
 use serde::Serialize;
 
@@ -27,7 +26,7 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
 /// A single resource, with its ETag.
 pub fn resource<T: Serialize>(status: StatusCode, value: &Versioned<T>) -> Response<Body> {
     let mut response = json(status, &value.value);
-    if let Ok(tag) = HeaderValue::from_str(&etag(value.version)) {
+    if let Ok(tag) = HeaderValue::from_str(&crate::etag::of_version(value.version)) {
         response.headers_mut().insert(header::ETAG, tag);
     }
     response
@@ -51,17 +50,16 @@ pub fn page<T: Serialize>(
     let mut response = json(StatusCode::OK, &page.items);
     let headers = response.headers_mut();
     headers.insert("x-total-count", HeaderValue::from(page.total));
-    if let Some(link) = page
-        .link_header(path, params)
-        .and_then(|l| HeaderValue::from_str(&l).ok())
+    if let Some(link) =
+        crate::link::header(page, path, params).and_then(|l| HeaderValue::from_str(&l).ok())
     {
         headers.insert(header::LINK, link);
     }
     response
 }
 
-pub fn no_content() -> Response<Body> {
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
+/// A delete's answer: 200 with `{}`, as JSONPlaceholder answers (clients such as
+/// react-admin's `deleteMany` read the body; a 204 breaks them).
+pub fn deleted() -> Response<Body> {
+    json_text(StatusCode::OK, "{}".to_owned())
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, DeleteRequest, Put, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, TransactWriteItem, Update, WriteRequest,
+};
 use ps_core::StoreError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,6 +22,7 @@ mod comments;
 mod ids;
 mod import;
 mod posts;
+mod read;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -125,6 +128,19 @@ impl DynamoStore {
         }
     }
 
+    /// A transaction item moving a partition's counter by `delta`.
+    fn count_change(&self, partition: &str, delta: i64) -> Result<TransactWriteItem, DynamoError> {
+        let update = Update::builder()
+            .table_name(&self.tables.meta)
+            .set_key(Some(pk(crate::items::count_key(partition))))
+            .update_expression("ADD #v :d")
+            .expression_attribute_names("#v", "value")
+            .expression_attribute_values(":d", AttributeValue::N(delta.to_string()))
+            .build()
+            .map_err(DynamoError::sdk)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     fn put_new(&self, item: Item) -> Result<Put, DynamoError> {
         Put::builder()
             .table_name(&self.tables.entities)
@@ -177,46 +193,6 @@ impl DynamoStore {
             None => delete.condition_expression("attribute_exists(pk)"),
         };
         delete.build().map_err(DynamoError::sdk)
-    }
-
-    async fn delete_one(
-        &self,
-        key: String,
-        expected_version: Option<u64>,
-    ) -> Result<(), StoreError> {
-        let delete = self.delete_of(key.clone(), expected_version)?;
-        let result = self
-            .client
-            .delete_item()
-            .table_name(delete.table_name)
-            .set_key(Some(delete.key))
-            .set_condition_expression(delete.condition_expression)
-            .set_expression_attribute_values(delete.expression_attribute_values)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(self.explain_condition_failure(key).await),
-            Err(e) => Err(DynamoError::sdk(e).into()),
-        }
-    }
-
-    /// Deletes items, each as its own item delete, so each shows in the stream.
-    async fn batch_delete(&self, keys: &[String]) -> Result<(), DynamoError> {
-        self.batch_write(
-            &self.tables.entities,
-            keys.iter().map(|k| {
-                WriteRequest::builder()
-                    .delete_request(
-                        DeleteRequest::builder()
-                            .set_key(Some(pk(k.clone())))
-                            .build()
-                            .expect("key is set"),
-                    )
-                    .build()
-            }),
-        )
-        .await
     }
 
     /// Sends write requests in batches of 25, resending what DynamoDB leaves unprocessed

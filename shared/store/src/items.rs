@@ -1,7 +1,9 @@
 //! How posts and comments are laid out as DynamoDB items. Change capture decodes stream
 //! images with these same types, so the two cannot disagree.
 
+use ps_core::query::Record;
 use ps_core::{Comment, Post, Versioned};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub const POST: &str = "post";
@@ -106,4 +108,52 @@ impl CommentItem {
             },
         }
     }
+}
+
+/// How a kind of record is stored: its item, its key, and the partitions it is listed and
+/// counted in. Posts and comments are read by one generic path through this.
+pub trait Stored: Record {
+    type Item: Serialize + DeserializeOwned + Send;
+    /// The `entity` attribute, and the whole kind's partition of the `byEntity` index.
+    const ENTITY: &'static str;
+    fn key(id: u64) -> String;
+    /// The `parent` attribute of records in `scope`: `user#7`, `post#3`.
+    fn parent(scope: u64) -> String;
+    fn into_versioned(item: Self::Item) -> Versioned<Self>;
+}
+
+impl Stored for Post {
+    type Item = PostItem;
+    const ENTITY: &'static str = POST;
+    fn key(id: u64) -> String {
+        post_key(id)
+    }
+    fn parent(scope: u64) -> String {
+        user_parent(scope)
+    }
+    fn into_versioned(item: PostItem) -> Versioned<Post> {
+        item.into_versioned()
+    }
+}
+
+impl Stored for Comment {
+    type Item = CommentItem;
+    const ENTITY: &'static str = COMMENT;
+    fn key(id: u64) -> String {
+        comment_key(id)
+    }
+    fn parent(scope: u64) -> String {
+        post_key(scope)
+    }
+    fn into_versioned(item: CommentItem) -> Versioned<Comment> {
+        item.into_versioned()
+    }
+}
+
+/// The meta-table item that counts a partition's records: `count#post` (every post),
+/// `count#user#7` (user 7's posts), `count#comment`, `count#post#3` (post 3's comments).
+/// Every create and delete changes it in the same transaction, so a list's total never
+/// needs a read of the records.
+pub fn count_key(partition: &str) -> String {
+    format!("count#{partition}")
 }

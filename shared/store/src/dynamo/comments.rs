@@ -1,43 +1,17 @@
-//! Comments: reads, and writes conditional on the version read; a comment is created in
-//! one transaction with a check that its post exists.
+//! Comments: writes conditional on the version read, each in one transaction with the
+//! counters of the partitions it is listed in; a comment is created with a check that its
+//! post exists.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use ps_core::model::CommentDraft;
-use ps_core::ports::{CommentRead, CommentWrite};
+use ps_core::ports::CommentWrite;
 use ps_core::{Comment, StoreError, Versioned};
 
 use super::ids::ID_ATTEMPTS;
 use super::{DynamoStore, cancellation_codes, pk};
 use crate::DynamoError;
-use crate::items::{BY_ENTITY_INDEX, BY_PARENT_INDEX, COMMENT, CommentItem, comment_key, post_key};
-
-#[async_trait]
-impl CommentRead for DynamoStore {
-    async fn get_comment(&self, id: u64) -> Result<Option<Versioned<Comment>>, StoreError> {
-        Ok(self
-            .get::<CommentItem>(comment_key(id))
-            .await?
-            .map(CommentItem::into_versioned))
-    }
-
-    async fn list_comments(
-        &self,
-        post_id: Option<u64>,
-    ) -> Result<Vec<Versioned<Comment>>, StoreError> {
-        let items: Vec<CommentItem> = match post_id {
-            Some(p) => {
-                self.query_index(BY_PARENT_INDEX, "parent", post_key(p), None)
-                    .await?
-            }
-            None => {
-                self.query_index(BY_ENTITY_INDEX, "entity", COMMENT.into(), None)
-                    .await?
-            }
-        };
-        Ok(items.into_iter().map(CommentItem::into_versioned).collect())
-    }
-}
+use crate::items::{COMMENT, CommentItem, Stored, comment_key, post_key};
 
 #[async_trait]
 impl CommentWrite for DynamoStore {
@@ -67,6 +41,8 @@ impl CommentWrite for DynamoStore {
                         .put(self.put_new(item)?)
                         .build(),
                 )
+                .transact_items(self.count_change(COMMENT, 1)?)
+                .transact_items(self.count_change(&Comment::parent(draft.post_id), 1)?)
                 .send()
                 .await;
             match result {
@@ -77,10 +53,10 @@ impl CommentWrite for DynamoStore {
                     });
                 }
                 Err(e) => match cancellation_codes(&e).as_deref() {
-                    Some([parent, _]) if parent == "ConditionalCheckFailed" => {
+                    Some([parent, ..]) if parent == "ConditionalCheckFailed" => {
                         return Err(StoreError::ParentMissing);
                     }
-                    Some([_, own]) if own == "ConditionalCheckFailed" => continue,
+                    Some([_, own, ..]) if own == "ConditionalCheckFailed" => continue,
                     _ => return Err(DynamoError::sdk(e).into()),
                 },
             }
@@ -110,9 +86,27 @@ impl CommentWrite for DynamoStore {
 
     async fn delete_comment(
         &self,
-        id: u64,
+        comment: &Comment,
         expected_version: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.delete_one(comment_key(id), expected_version).await
+        let key = comment_key(comment.id);
+        let delete = self.delete_of(key.clone(), expected_version)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(self.count_change(COMMENT, -1)?)
+            .transact_items(self.count_change(&Comment::parent(comment.post_id), -1)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match cancellation_codes(&e).as_deref() {
+                Some([own, ..]) if own == "ConditionalCheckFailed" => {
+                    Err(self.explain_condition_failure(key).await)
+                }
+                _ => Err(DynamoError::sdk(e).into()),
+            },
+        }
     }
 }

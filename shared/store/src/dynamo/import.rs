@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::types::WriteRequest;
 impl DynamoStore {
     /// Writes remote posts and comments as they are (version 0: already on the remote), in
     /// batches of 25, and raises the id counters past the highest ids, so new local ids
-    /// continue after them.
+    /// continue after them. The batches keep no counters: they are set from the records
+    /// after.
     pub async fn import(&self, posts: &[Post], comments: &[Comment]) -> Result<(), DynamoError> {
         let mut items: Vec<Item> = Vec::with_capacity(posts.len() + comments.len());
         for post in posts {
@@ -33,6 +34,8 @@ impl DynamoStore {
             }),
         )
         .await?;
+        self.recount::<Post>().await?;
+        self.recount::<Comment>().await?;
         if let Some(max) = posts.iter().map(|p| p.id).max() {
             self.raise_id_counter(POST, max).await?;
         }

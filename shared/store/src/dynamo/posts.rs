@@ -1,16 +1,26 @@
-//! Posts: reads, and writes conditional on the version read; a post's delete takes its
-//! comments with it, item by item.
+//! Posts: writes conditional on the version read, each in one transaction with the
+//! counters of the partitions it is listed in; a post's delete takes its comments with it.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use ps_core::model::PostDraft;
-use ps_core::ports::{PostRead, PostWrite};
+use ps_core::ports::PostWrite;
 use ps_core::{Post, StoreError, Versioned};
 
 use super::ids::ID_ATTEMPTS;
-use super::{DynamoStore, MAX_TRANSACTION_ITEMS, cancellation_codes, is_condition_failure, pk};
+use super::{DynamoStore, MAX_TRANSACTION_ITEMS, cancellation_codes, n, pk};
 use crate::DynamoError;
-use crate::items::{BY_ENTITY_INDEX, BY_PARENT_INDEX, POST, PostItem, post_key};
+use crate::items::{BY_PARENT_INDEX, COMMENT, POST, PostItem, Stored, count_key, post_key};
+
+/// Room in a transaction for the comments deleted with their post: the post, the two post
+/// counters, the comment counter and the post's comment counter take the rest.
+const COMMENTS_WITH_POST: usize = MAX_TRANSACTION_ITEMS - 5;
+/// Comments deleted per transaction ahead of the post, with their two counters.
+const COMMENTS_PER_CHUNK: usize = MAX_TRANSACTION_ITEMS - 2;
+/// How often a post's delete starts again after a comment came or went under it.
+const DELETE_ATTEMPTS: usize = 5;
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 impl DynamoStore {
     async fn comment_keys_of(&self, post_id: u64) -> Result<Vec<String>, DynamoError> {
@@ -23,29 +33,37 @@ impl DynamoStore {
             .await?;
         Ok(keys.into_iter().map(|k| k.pk).collect())
     }
-}
 
-#[async_trait]
-impl PostRead for DynamoStore {
-    async fn get_post(&self, id: u64) -> Result<Option<Versioned<Post>>, StoreError> {
-        Ok(self
-            .get::<PostItem>(post_key(id))
-            .await?
-            .map(PostItem::into_versioned))
+    fn existing_delete(&self, key: &str) -> Result<TransactWriteItem, DynamoError> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.entities)
+            .set_key(Some(pk(key.to_owned())))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(DynamoError::sdk)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    async fn list_posts(&self, user_id: Option<u64>) -> Result<Vec<Versioned<Post>>, StoreError> {
-        let items: Vec<PostItem> = match user_id {
-            Some(u) => {
-                self.query_index(BY_PARENT_INDEX, "parent", format!("user#{u}"), None)
-                    .await?
-            }
-            None => {
-                self.query_index(BY_ENTITY_INDEX, "entity", POST.into(), None)
-                    .await?
-            }
-        };
-        Ok(items.into_iter().map(PostItem::into_versioned).collect())
+    /// Deletes some of a post's comments ahead of the post. `false`: one was already gone
+    /// (deleted meanwhile); nothing was deleted.
+    async fn delete_comment_chunk(
+        &self,
+        post_id: u64,
+        keys: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.client.transact_write_items();
+        for key in keys {
+            tx = tx.transact_items(self.existing_delete(key)?);
+        }
+        let k = keys.len() as i64;
+        tx = tx
+            .transact_items(self.count_change(COMMENT, -k)?)
+            .transact_items(self.count_change(&post_key(post_id), -k)?);
+        match tx.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if cancellation_codes(&e).is_some() => Ok(false),
+            Err(e) => Err(DynamoError::sdk(e).into()),
+        }
     }
 }
 
@@ -55,13 +73,16 @@ impl PostWrite for DynamoStore {
         for _ in 0..ID_ATTEMPTS {
             let post = draft.clone().with_id(self.next_id(POST).await?);
             let item = serde_dynamo::to_item(PostItem::new(&post, 1)).map_err(DynamoError::from)?;
-            let put = self.put_new(item)?;
             let result = self
                 .client
-                .put_item()
-                .table_name(put.table_name)
-                .set_item(Some(put.item))
-                .set_condition_expression(put.condition_expression)
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(self.put_new(item)?)
+                        .build(),
+                )
+                .transact_items(self.count_change(POST, 1)?)
+                .transact_items(self.count_change(&Post::parent(post.user_id), 1)?)
                 .send()
                 .await;
             match result {
@@ -71,8 +92,10 @@ impl PostWrite for DynamoStore {
                         version: 1,
                     });
                 }
-                Err(e) if is_condition_failure(&e) => continue,
-                Err(e) => return Err(DynamoError::sdk(e).into()),
+                Err(e) => match cancellation_codes(&e).as_deref() {
+                    Some([own, ..]) if own == CONDITION_FAILED => continue,
+                    _ => return Err(DynamoError::sdk(e).into()),
+                },
             }
         }
         Err(StoreError::Backend(
@@ -98,49 +121,74 @@ impl PostWrite for DynamoStore {
         })
     }
 
-    async fn delete_post(&self, id: u64, expected_version: Option<u64>) -> Result<(), StoreError> {
-        let comments = self.comment_keys_of(id).await?;
-        if comments.is_empty() {
-            // A transaction of one would cost twice the write units of a plain delete.
-            self.delete_one(post_key(id), expected_version).await?;
-        } else if comments.len() < MAX_TRANSACTION_ITEMS {
+    async fn delete_post(
+        &self,
+        post: &Post,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let id = post.id;
+        for _ in 0..DELETE_ATTEMPTS {
+            let mut comments = self.comment_keys_of(id).await?;
+            if comments.len() > COMMENTS_WITH_POST {
+                // More than one transaction holds: comments first, then the post. Check the
+                // version before deleting anything, so a stale delete takes nothing.
+                if let Some(expected) = expected_version {
+                    let current = ps_core::ports::EntityRead::<Post>::get(self, id)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    if current.version != expected {
+                        return Err(StoreError::VersionConflict);
+                    }
+                }
+                let ahead = comments.len() - COMMENTS_WITH_POST;
+                let mut all_gone = true;
+                for chunk in comments[..ahead].chunks(COMMENTS_PER_CHUNK) {
+                    all_gone &= self.delete_comment_chunk(id, chunk).await?;
+                }
+                if !all_gone {
+                    continue;
+                }
+                comments.drain(..ahead);
+            }
+            // The post, its remaining comments and every counter at once. The post's comment
+            // counter must still say how many comments are deleted here: a comment created
+            // since the listing (whose create checked the post exists) cancels this, and
+            // the next attempt lists it too. No comment outlives its post.
             let mut tx = self.client.transact_write_items();
             for key in &comments {
-                let delete = Delete::builder()
-                    .table_name(&self.tables.entities)
-                    .set_key(Some(pk(key.clone())))
-                    .build()
-                    .map_err(DynamoError::sdk)?;
-                tx = tx.transact_items(TransactWriteItem::builder().delete(delete).build());
+                tx = tx.transact_items(self.existing_delete(key)?);
             }
+            let r = comments.len() as u64;
             let post_delete = self.delete_of(post_key(id), expected_version)?;
-            tx = tx.transact_items(TransactWriteItem::builder().delete(post_delete).build());
-            if let Err(e) = tx.send().await {
-                return match cancellation_codes(&e) {
-                    Some(codes)
-                        if codes.last().map(String::as_str) == Some("ConditionalCheckFailed") =>
-                    {
-                        Err(self.explain_condition_failure(post_key(id)).await)
-                    }
-                    _ => Err(DynamoError::sdk(e).into()),
-                };
+            let counter = Delete::builder()
+                .table_name(&self.tables.meta)
+                .set_key(Some(pk(count_key(&post_key(id)))))
+                .condition_expression("attribute_not_exists(pk) OR #v = :r")
+                .expression_attribute_names("#v", "value")
+                .expression_attribute_values(":r", n(r))
+                .build()
+                .map_err(DynamoError::sdk)?;
+            tx = tx
+                .transact_items(TransactWriteItem::builder().delete(post_delete).build())
+                .transact_items(self.count_change(POST, -1)?)
+                .transact_items(self.count_change(&Post::parent(post.user_id), -1)?)
+                .transact_items(TransactWriteItem::builder().delete(counter).build());
+            if r > 0 {
+                tx = tx.transact_items(self.count_change(COMMENT, -(r as i64))?);
             }
-        } else {
-            // Too many for one transaction: comments first, then the post. A retry after a
-            // failure part-way finds fewer comments and finishes the job.
-            if let Some(expected) = expected_version {
-                let current = self.get_post(id).await?.ok_or(StoreError::NotFound)?;
-                if current.version != expected {
-                    return Err(StoreError::VersionConflict);
-                }
+            let Err(e) = tx.send().await else {
+                return Ok(());
+            };
+            let Some(codes) = cancellation_codes(&e) else {
+                return Err(DynamoError::sdk(e).into());
+            };
+            if codes.get(comments.len()).map(String::as_str) == Some(CONDITION_FAILED) {
+                return Err(self.explain_condition_failure(post_key(id)).await);
             }
-            self.batch_delete(&comments).await?;
-            self.delete_one(post_key(id), expected_version).await?;
+            // A comment came or went meanwhile: list again.
         }
-        // A comment created between the listing above and the post's deletion would be
-        // left without its post; sweep any such straggler.
-        let stragglers = self.comment_keys_of(id).await?;
-        self.batch_delete(&stragglers).await?;
-        Ok(())
+        Err(StoreError::Backend(format!(
+            "post {id}'s comments kept changing during its delete"
+        )))
     }
 }
