@@ -201,3 +201,29 @@ fn the_sync_lease_outlasts_every_run() {
         config.check().unwrap_or_else(|e| panic!("{function}: {e}"));
     }
 }
+
+/// Browsers may call every route: one CORS configuration, the template's, allows the
+/// headers a JSONPlaceholder client sends and exposes those it reads; the local gateway
+/// follows the same block.
+#[test]
+fn cors_allows_what_browser_clients_send_and_read() {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    let cors = local_stack::cors::Cors::from_template(&text, &|_| None)
+        .unwrap()
+        .expect("the HttpApi has a CorsConfiguration");
+    assert_eq!(cors.allow_origins, ["*"], "any origin by default");
+    for header in ["authorization", "content-type", "if-match", "if-none-match"] {
+        assert!(cors.allow_headers.iter().any(|h| h == header), "{header}");
+    }
+    for header in ["X-Total-Count", "Link", "ETag", "Location"] {
+        assert!(cors.expose_headers.iter().any(|h| h == header), "{header}");
+    }
+    let routes = local_stack::routes::Routes::from_template(&text).unwrap();
+    for route in routes.all() {
+        assert!(
+            cors.allow_methods.contains(&route.method),
+            "{} is not allowed cross-origin",
+            route.key()
+        );
+    }
+}

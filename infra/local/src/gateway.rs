@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::LocalError;
+use crate::cors::Cors;
 use crate::routes::{Route, Routes};
 
 /// API Gateway's own payload limit for HTTP APIs.
@@ -150,6 +151,7 @@ impl FunctionResponse {
 
 struct Gateway {
     routes: Routes,
+    cors: Option<Cors>,
     invoke_base: String,
     client: reqwest::Client,
 }
@@ -158,10 +160,12 @@ struct Gateway {
 pub async fn serve(
     listen: SocketAddr,
     routes: Routes,
+    cors: Option<Cors>,
     invoke_base: String,
 ) -> Result<(), LocalError> {
     let state = Arc::new(Gateway {
         routes,
+        cors,
         invoke_base,
         client: reqwest::Client::new(),
     });
@@ -196,11 +200,30 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
+    let Some(cors) = &gw.cors else {
+        return route(&gw, peer, method, uri, &headers, body).await;
+    };
+    if let Some(preflight) = cors.preflight(&method, &headers) {
+        return preflight;
+    }
+    let mut response = route(&gw, peer, method, uri, &headers, body).await;
+    cors.decorate(headers.get("origin"), &mut response);
+    response
+}
+
+async fn route(
+    gw: &Gateway,
+    peer: SocketAddr,
+    method: Method,
+    uri: Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     let Some((route, params)) = gw.routes.resolve(method.as_str(), uri.path()) else {
         return plain(StatusCode::NOT_FOUND, "Not Found");
     };
     let mut joined: Vec<(String, String)> = Vec::new();
-    for (name, value) in &headers {
+    for (name, value) in headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         match joined.iter_mut().find(|(k, _)| k == name.as_str()) {
             Some((_, existing)) => {

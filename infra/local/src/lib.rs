@@ -2,6 +2,7 @@
 //! shape (from the same `template.yaml` that deploys), the stream's event source mapping, the
 //! schedule, and table and queue set-up on the emulator.
 
+pub mod cors;
 pub mod gateway;
 pub mod pump;
 pub mod routes;

@@ -34,10 +34,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let listen: SocketAddr = var("GATEWAY_ADDR", "127.0.0.1:8080")
                 .parse()
                 .map_err(|e| LocalError::Config(format!("GATEWAY_ADDR: {e}")))?;
-            let routes =
-                Routes::from_template_file(&PathBuf::from(var("TEMPLATE", "template.yaml")))?;
+            let template =
+                std::fs::read_to_string(PathBuf::from(var("TEMPLATE", "template.yaml")))?;
+            let routes = Routes::from_template(&template)?;
+            let cors = local_stack::cors::Cors::from_template_env(&template)?;
             let invoke = var("LAMBDA_INVOKE_URL", "http://127.0.0.1:9000");
-            local_stack::gateway::serve(listen, routes, invoke).await?;
+            local_stack::gateway::serve(listen, routes, cors, invoke).await?;
         }
         "init" => {
             // Prints the queue URLs as KEY=VALUE lines for the functions' environment.
