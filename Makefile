@@ -1,7 +1,7 @@
 # The developer loop. `make up` and `make test` are all a newcomer needs.
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/placeholder-sync/target
-TOOLS := .tools/.installed-v1
+TOOLS := .tools/.installed-v2
 
 .PHONY: up down import test lint unit smoke package bench chaos tools fmt clean
 
@@ -16,7 +16,7 @@ import: ## import from the remote into the running stack (ARGS=--allow-local-cha
 	  "$$CARGO_TARGET_DIR/debug/import" $(ARGS)
 
 tools: $(TOOLS)
-$(TOOLS): infra/local/install-tools.sh
+$(TOOLS): infra/local/install-tools.sh tests/clients/package-lock.json
 	@infra/local/install-tools.sh
 
 test: tools lint unit smoke ## every check and test (what CI runs)

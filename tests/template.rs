@@ -137,7 +137,7 @@ async fn every_template_route_is_served_by_its_function() {
     let routes =
         local_stack::routes::Routes::from_template_file(&workspace_root().join("template.yaml"))
             .unwrap();
-    assert_eq!(routes.all().len(), 17);
+    assert_eq!(routes.all().len(), 18);
     for route in routes.all() {
         let path = route.path.replace("{id}", "1");
         let r = api.request(&route.method, &path, &[], None).await;
@@ -226,4 +226,31 @@ fn cors_allows_what_browser_clients_send_and_read() {
             route.key()
         );
     }
+}
+
+/// The contract and the deployment agree: every route of the template is in `openapi.json`,
+/// and every operation of `openapi.json` is a route of the template; the document served is
+/// the committed one.
+#[tokio::test]
+async fn the_openapi_document_names_exactly_the_template_routes() {
+    let text = std::fs::read_to_string(workspace_root().join("openapi.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented = BTreeSet::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            if method != "parameters" {
+                documented.insert(format!("{} {path}", method.to_ascii_uppercase()));
+            }
+        }
+    }
+    let routes =
+        local_stack::routes::Routes::from_template_file(&workspace_root().join("template.yaml"))
+            .unwrap();
+    let declared: BTreeSet<String> = routes.all().iter().map(|r| r.key()).collect();
+    assert_eq!(documented, declared);
+    let api = placeholder_sync_tests::Api::new().await;
+    let served = api.get("/openapi.json").await;
+    assert_eq!(served.status, 200);
+    assert_eq!(served.json(), doc);
 }

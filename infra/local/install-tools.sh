@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 tools="$root/.tools"
-stamp="$tools/.installed-v1"
+stamp="$tools/.installed-v2"
 [ -f "$stamp" ] && exit 0
 
 mkdir -p "$tools"
@@ -18,9 +18,15 @@ fi
   'cargo-lambda==1.9.2' \
   'ziglang==0.13.0' \
   'cfn-lint==1.58.0' \
-  'aws-sam-cli==1.170.0'
+  'aws-sam-cli==1.170.0' \
+  'schemathesis==4.32.5'
 
 mkdir -p "$tools/node"
 npm install --silent --no-audit --no-fund --prefix "$tools/node" 'json-server@0.17.4' >/dev/null
+
+# Real clients the tests drive (tests/clients/), exactly as locked.
+mkdir -p "$tools/clients"
+cp "$root/tests/clients/package.json" "$root/tests/clients/package-lock.json" "$tools/clients/"
+(cd "$tools/clients" && npm ci --silent --no-audit --no-fund >/dev/null)
 
 touch "$stamp"

@@ -137,6 +137,7 @@ impl Api {
             "posts-api" => posts_api::handle(req, &self.posts).await,
             "comments-api" => comments_api::handle(req, &self.comments).await,
             "auth-api" => auth_api::handle(req, &self.auth).await,
+            "openapi" => openapi::handle(req).await,
             "sync-api" => {
                 let sync = self
                     .sync

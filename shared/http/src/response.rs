@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::ApiError;
 
-pub(crate) fn json_text(status: StatusCode, body: String) -> Response<Body> {
+pub fn json_text(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
