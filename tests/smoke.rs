@@ -215,7 +215,37 @@ async fn the_api_works_through_the_gateway_and_cargo_lambda_watch() {
         .send()
         .await
         .unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(deleted.status(), StatusCode::OK);
+    assert_eq!(deleted.json::<Value>().await.unwrap(), json!({}));
+
+    // A page on another origin may call the API: the gateway answers the preflight and
+    // exposes what a client reads.
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, url("/posts/1"))
+        .header("origin", "https://admin.example")
+        .header("access-control-request-method", "PATCH")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,if-match",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let cross = http
+        .get(url("/posts?_page=1"))
+        .header("origin", "https://admin.example")
+        .send()
+        .await
+        .unwrap();
+    let exposed = cross.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("x-total-count") && exposed.contains("link") && exposed.contains("etag")
+    );
     assert_eq!(
         http.get(url(&location)).send().await.unwrap().status(),
         StatusCode::NOT_FOUND

@@ -31,7 +31,7 @@ infra/local/up.sh | grep -q "already up"
 # Real clients: react-admin's json-server data provider against the stack, with a token...
 api="http://127.0.0.1:$API_PORT"
 token=$(curl -sf -X POST "$api/auth/token" -H 'content-type: application/json' \
-  -d "{\"username\":\"$DEMO_USER\",\"password\":\"$DEMO_PASSWORD\"}" \
+  -d "{\"username\":\"${DEMO_USER:-demo}\",\"password\":\"${DEMO_PASSWORD:-demo-password}\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 node tests/clients/react-admin.mjs "$api" "$token"
 # ...and the same script against json-server 0.17.4 (what JSONPlaceholder runs) on the same
@@ -41,7 +41,7 @@ cp fixtures/jsonplaceholder.json "$STATE_DIR/react-admin-db.json"
 .tools/node/node_modules/.bin/json-server --host 127.0.0.1 --port "$js_port" "$STATE_DIR/react-admin-db.json" \
   >"$STATE_DIR/react-admin-json-server.log" 2>&1 &
 js_pid=$!
-trap 'kill $js_pid 2>/dev/null; infra/local/down.sh >/dev/null; echo "smoke: stack down"' EXIT
+trap 'kill $js_pid 2>/dev/null || true; infra/local/down.sh >/dev/null; echo "smoke: stack down"' EXIT
 "$CARGO_TARGET_DIR/debug/local-stack" wait-port "127.0.0.1:$js_port" 30
 node tests/clients/react-admin.mjs "http://127.0.0.1:$js_port"
 kill "$js_pid"
