@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/placeholder-sync/target
 TOOLS := .tools/.installed-v2
 
-.PHONY: up down import test lint unit smoke package bench chaos tools fmt clean
+.PHONY: up down import test lint unit smoke package bench chaos fuzz tools fmt clean
 
 up: ## install tools, build, and start the whole local stack in the background
 	@infra/local/up.sh
@@ -47,6 +47,9 @@ bench: tools ## measure; writes BENCHMARKS.md and bench/results.json (leaves not
 
 chaos: tools ## the real local stack under SIGKILL (CHAOS_RUNS=50); writes bench/chaos.json
 	@infra/local/chaos.sh
+
+fuzz: tools ## schemathesis from openapi.json against a stack of its own (FUZZ_EXAMPLES=100); writes bench/fuzz.json
+	@tests/fuzz.sh
 
 fmt:
 	cargo fmt --all

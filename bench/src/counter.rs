@@ -18,6 +18,32 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 struct Tally {
     requests: BTreeMap<String, u64>,
     in_flight: Duration,
+    /// DynamoDB items read (a query's scanned count, a get's item, a batch get's items).
+    items_read: u64,
+}
+
+/// How many items a DynamoDB answer read.
+fn items_read(output: &aws_smithy_runtime_api::client::interceptors::context::Output) -> u64 {
+    use aws_sdk_dynamodb::operation::{
+        batch_get_item::BatchGetItemOutput, get_item::GetItemOutput, query::QueryOutput,
+        scan::ScanOutput,
+    };
+    if let Some(q) = output.downcast_ref::<QueryOutput>() {
+        return q.scanned_count().max(0) as u64;
+    }
+    if let Some(s) = output.downcast_ref::<ScanOutput>() {
+        return s.scanned_count().max(0) as u64;
+    }
+    if let Some(g) = output.downcast_ref::<GetItemOutput>() {
+        return u64::from(g.item().is_some());
+    }
+    if let Some(b) = output.downcast_ref::<BatchGetItemOutput>() {
+        return b
+            .responses()
+            .map(|r| r.values().map(|items| items.len() as u64).sum())
+            .unwrap_or(0);
+    }
+    0
 }
 
 /// Shared by every client it is installed on.
@@ -40,6 +66,11 @@ impl RequestCounter {
     /// Wall time spent waiting on the service (summed over requests).
     pub fn time_in_service(&self) -> Duration {
         self.0.lock().expect("tally").in_flight
+    }
+
+    /// DynamoDB items read since the last reset.
+    pub fn items_read(&self) -> u64 {
+        self.0.lock().expect("tally").items_read
     }
 
     pub fn reset(&self) {
@@ -83,12 +114,18 @@ impl Intercept for RequestCounter {
 
     fn read_after_execution(
         &self,
-        _context: &FinalizerInterceptorContextRef<'_>,
+        context: &FinalizerInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let read = match context.output_or_error() {
+            Some(Ok(output)) => items_read(output),
+            _ => 0,
+        };
+        let mut tally = self.0.lock().expect("tally");
+        tally.items_read += read;
         if let Some(Sent(at)) = cfg.load::<Sent>() {
-            self.0.lock().expect("tally").in_flight += at.elapsed();
+            tally.in_flight += at.elapsed();
         }
         Ok(())
     }

@@ -96,7 +96,11 @@ async fn api_figures() -> Vec<Figure> {
     let mut figures = Vec::new();
     for (key, what, path) in [
         ("api_get_p99_ms", "GET /posts/{id}", "/posts/42"),
-        ("api_list_p99_ms", "GET /posts (100 posts)", "/posts"),
+        (
+            "api_list_all_p99_ms",
+            "GET /posts (all 100 posts)",
+            "/posts",
+        ),
         ("api_post_p99_ms", "POST /posts", "/posts"),
     ] {
         let mut latencies = Vec::with_capacity(300);
@@ -150,6 +154,86 @@ async fn api_figures() -> Vec<Figure> {
         });
     }
     figures
+}
+
+/// `GET /posts?_page=1&_limit=10`: DynamoDB items read with 100 posts and with 10,000, and
+/// its latency at 10,000.
+async fn list_figures() -> Vec<Figure> {
+    const PAGE: &str = "/posts?_page=1&_limit=10";
+    let counter = RequestCounter::default();
+    let sdk = sdk_config().await;
+    let mut read = Vec::new();
+    let mut latencies = Vec::with_capacity(300);
+    let mut emulator_share = 0.0;
+    for n in [100u64, 10_000] {
+        let api = Api::with_store(counted_store(&sdk, &counter).await);
+        let posts: Vec<ps_core::Post> = (1..=n)
+            .map(|id| ps_core::Post {
+                user_id: 1 + id % 10,
+                id,
+                title: format!("post {id}"),
+                body: "body".into(),
+            })
+            .collect();
+        api.store.import(&posts, &[]).await.expect("seed");
+        counter.reset();
+        let r = api.get(PAGE).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-total-count"), Some(n.to_string()));
+        read.push(counter.items_read() as f64);
+        if n == 10_000 {
+            counter.reset();
+            let started = Instant::now();
+            for _ in 0..300 {
+                let t = Instant::now();
+                assert_eq!(api.get(PAGE).await.status, 200);
+                latencies.push(t.elapsed());
+            }
+            emulator_share =
+                counter.time_in_service().as_secs_f64() / started.elapsed().as_secs_f64();
+        }
+    }
+    latencies.sort();
+    vec![
+        Figure {
+            key: "api_first_page_items_read_100",
+            what: format!("{PAGE} with 100 posts: DynamoDB items read"),
+            value: read[0],
+            unit: "items",
+            bound: Bound::None,
+        },
+        Figure {
+            key: "api_first_page_items_read_ratio",
+            what: format!("{PAGE}: items read with 10,000 posts ÷ with 100"),
+            value: read[1] / read[0],
+            unit: "×",
+            bound: Bound::AtMost(1.5),
+        },
+        Figure {
+            key: "api_list_p99_ms",
+            what: format!("{PAGE} with 10,000 posts: p99 latency, handler in-process"),
+            value: percentile(&latencies, 0.99),
+            unit: "ms",
+            bound: Bound::None,
+        },
+        Figure {
+            key: "api_list_p50_ms",
+            what: format!("{PAGE} with 10,000 posts: p50 latency"),
+            value: percentile(&latencies, 0.5),
+            unit: "ms",
+            bound: Bound::None,
+        },
+        Figure {
+            key: "api_list_emulator_share",
+            what: format!(
+                "{PAGE} with 10,000 posts: share of the time spent waiting on the emulator \
+                 (moto answers an index query by scanning the table)"
+            ),
+            value: emulator_share,
+            unit: "",
+            bound: Bound::None,
+        },
+    ]
 }
 
 fn leak(s: String) -> &'static str {
@@ -379,6 +463,17 @@ const REQUIRED: &[(&str, &str)] = &[
     ("import_requests_ratio", "import requests ÷ batched minimum"),
     ("import_seconds", "import wall time"),
     ("api_get_p99_ms", "GET /posts/{id} p99 latency"),
+    (
+        "api_first_page_items_read_ratio",
+        "first page's items read with 10,000 posts ÷ with 100",
+    ),
+    ("api_list_p99_ms", "first page p99 latency at 10,000 posts"),
+    ("fuzz_requests", "schemathesis requests against the stack"),
+    ("fuzz_5xx", "fuzzed answers that were a 5xx"),
+    (
+        "fuzz_nonconforming",
+        "fuzzed answers off the OpenAPI document",
+    ),
     ("max_binary_bytes", "largest function binary"),
     ("max_init_ms", "slowest cold start"),
     (
@@ -474,6 +569,9 @@ async fn main() {
     if part("api") {
         figures.extend(api_figures().await);
     }
+    if part("list") {
+        figures.extend(list_figures().await);
+    }
     let dir = tempfile_dir();
     if part("import") {
         let counter = RequestCounter::default();
@@ -511,6 +609,9 @@ async fn main() {
     }
     if part("chaos") {
         figures.extend(chaos_figures(&root));
+    }
+    if part("fuzz") {
+        figures.extend(fuzz_figures(&root));
     }
     if part("binaries") {
         figures.extend(binary_figures(&target));
@@ -577,6 +678,47 @@ How they are taken:
 
 /// `make chaos`'s figures, from the `bench/chaos.json` its last run wrote (it takes some 18
 /// minutes of its own, so `make bench` does not run it).
+/// `make fuzz`'s figures (`bench/fuzz.json`): schemathesis against a stack of its own.
+fn fuzz_figures(root: &Path) -> Vec<Figure> {
+    let Ok(text) = std::fs::read_to_string(root.join("bench/fuzz.json")) else {
+        eprintln!("fuzz: no bench/fuzz.json (run make fuzz)");
+        return Vec::new();
+    };
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let mut figures = Vec::new();
+    for (key, what, unit, bound) in [
+        (
+            "fuzz_requests",
+            "make fuzz: requests schemathesis sent from openapi.json (writes included)",
+            "requests",
+            Bound::AtLeast(2000.0),
+        ),
+        (
+            "fuzz_5xx",
+            "make fuzz: answers that were a 5xx",
+            "answers",
+            Bound::AtMost(0.0),
+        ),
+        (
+            "fuzz_nonconforming",
+            "make fuzz: answers off the document (status, content type, headers, schema)",
+            "answers",
+            Bound::AtMost(0.0),
+        ),
+    ] {
+        if let Some(value) = v[key].as_f64() {
+            figures.push(Figure {
+                key,
+                what: what.into(),
+                value,
+                unit,
+                bound,
+            });
+        }
+    }
+    figures
+}
+
 fn chaos_figures(root: &Path) -> Vec<Figure> {
     let Ok(text) = std::fs::read_to_string(root.join("bench/chaos.json")) else {
         eprintln!("chaos: no bench/chaos.json (run make chaos)");
