@@ -28,6 +28,9 @@ type Item = HashMap<String, AttributeValue>;
 
 /// DynamoDB's limit on the items of one TransactWriteItems call.
 const MAX_TRANSACTION_ITEMS: usize = 100;
+/// How often a transaction cancelled only by a conflict with another one is sent again.
+const CONFLICT_RETRIES: u32 = 6;
+
 /// DynamoDB's limit on the requests of one BatchWriteItem call.
 const MAX_BATCH_WRITE: usize = 25;
 
@@ -67,7 +70,44 @@ fn cancellation_codes(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<Strin
     }
 }
 
+/// Whether a transaction was cancelled only because another one held one of its items.
+fn only_conflicts(e: &SdkError<TransactWriteItemsError>) -> bool {
+    cancellation_codes(e).is_some_and(|codes| {
+        codes.iter().any(|c| c == "TransactionConflict")
+            && codes
+                .iter()
+                .all(|c| c == "TransactionConflict" || c == "None")
+    })
+}
+
 impl DynamoStore {
+    /// Sends a transaction. Every create and delete changes a list counter that all the
+    /// others change too, so two at once can conflict: a transaction cancelled only by such
+    /// a conflict is sent again after a short, growing, jittered pause (it changed nothing).
+    pub(crate) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), SdkError<TransactWriteItemsError>> {
+        let mut pause = Duration::from_millis(10);
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            match result {
+                Err(e) if attempt < CONFLICT_RETRIES && only_conflicts(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(pause.mul_f64(rand::random_range(0.5..1.5))).await;
+                    pause *= 2;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
     pub fn new(client: Client, tables: TableNames) -> Self {
         DynamoStore { client, tables }
     }
@@ -225,5 +265,46 @@ impl DynamoStore {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    fn cancelled(codes: &[&str]) -> SdkError<TransactWriteItemsError> {
+        let reasons = codes
+            .iter()
+            .map(|c| CancellationReason::builder().code(*c).build())
+            .collect();
+        let error = TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .set_cancellation_reasons(Some(reasons))
+                .build(),
+        );
+        let raw = Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+        SdkError::service_error(error, raw)
+    }
+
+    #[test]
+    fn only_a_conflict_with_another_transaction_is_sent_again() {
+        assert!(only_conflicts(&cancelled(&[
+            "None",
+            "TransactionConflict",
+            "None"
+        ])));
+        assert!(!only_conflicts(&cancelled(&[
+            "ConditionalCheckFailed",
+            "TransactionConflict"
+        ])));
+        assert!(!only_conflicts(&cancelled(&[
+            "ConditionalCheckFailed",
+            "None"
+        ])));
+        assert!(!only_conflicts(&cancelled(&["None", "None"])));
     }
 }

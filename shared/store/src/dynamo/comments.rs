@@ -29,21 +29,16 @@ impl CommentWrite for DynamoStore {
                 .build()
                 .map_err(DynamoError::sdk)?;
             let result = self
-                .client
-                .transact_write_items()
-                .transact_items(
+                .transact(vec![
                     TransactWriteItem::builder()
                         .condition_check(post_exists)
                         .build(),
-                )
-                .transact_items(
                     TransactWriteItem::builder()
                         .put(self.put_new(item)?)
                         .build(),
-                )
-                .transact_items(self.count_change(COMMENT, 1)?)
-                .transact_items(self.count_change(&Comment::parent(draft.post_id), 1)?)
-                .send()
+                    self.count_change(COMMENT, 1)?,
+                    self.count_change(&Comment::parent(draft.post_id), 1)?,
+                ])
                 .await;
             match result {
                 Ok(_) => {
@@ -92,12 +87,11 @@ impl CommentWrite for DynamoStore {
         let key = comment_key(comment.id);
         let delete = self.delete_of(key.clone(), expected_version)?;
         let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(self.count_change(COMMENT, -1)?)
-            .transact_items(self.count_change(&Comment::parent(comment.post_id), -1)?)
-            .send()
+            .transact(vec![
+                TransactWriteItem::builder().delete(delete).build(),
+                self.count_change(COMMENT, -1)?,
+                self.count_change(&Comment::parent(comment.post_id), -1)?,
+            ])
             .await;
         match result {
             Ok(_) => Ok(()),

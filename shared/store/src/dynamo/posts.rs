@@ -51,15 +51,14 @@ impl DynamoStore {
         post_id: u64,
         keys: &[String],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.client.transact_write_items();
+        let mut tx = Vec::with_capacity(keys.len() + 2);
         for key in keys {
-            tx = tx.transact_items(self.existing_delete(key)?);
+            tx.push(self.existing_delete(key)?);
         }
         let k = keys.len() as i64;
-        tx = tx
-            .transact_items(self.count_change(COMMENT, -k)?)
-            .transact_items(self.count_change(&post_key(post_id), -k)?);
-        match tx.send().await {
+        tx.push(self.count_change(COMMENT, -k)?);
+        tx.push(self.count_change(&post_key(post_id), -k)?);
+        match self.transact(tx).await {
             Ok(_) => Ok(true),
             Err(e) if cancellation_codes(&e).is_some() => Ok(false),
             Err(e) => Err(DynamoError::sdk(e).into()),
@@ -154,9 +153,9 @@ impl PostWrite for DynamoStore {
             // counter must still say how many comments are deleted here: a comment created
             // since the listing (whose create checked the post exists) cancels this, and
             // the next attempt lists it too. No comment outlives its post.
-            let mut tx = self.client.transact_write_items();
+            let mut tx = Vec::with_capacity(comments.len() + 5);
             for key in &comments {
-                tx = tx.transact_items(self.existing_delete(key)?);
+                tx.push(self.existing_delete(key)?);
             }
             let r = comments.len() as u64;
             let post_delete = self.delete_of(post_key(id), expected_version)?;
@@ -168,15 +167,14 @@ impl PostWrite for DynamoStore {
                 .expression_attribute_values(":r", n(r))
                 .build()
                 .map_err(DynamoError::sdk)?;
-            tx = tx
-                .transact_items(TransactWriteItem::builder().delete(post_delete).build())
-                .transact_items(self.count_change(POST, -1)?)
-                .transact_items(self.count_change(&Post::parent(post.user_id), -1)?)
-                .transact_items(TransactWriteItem::builder().delete(counter).build());
+            tx.push(TransactWriteItem::builder().delete(post_delete).build());
+            tx.push(self.count_change(POST, -1)?);
+            tx.push(self.count_change(&Post::parent(post.user_id), -1)?);
+            tx.push(TransactWriteItem::builder().delete(counter).build());
             if r > 0 {
-                tx = tx.transact_items(self.count_change(COMMENT, -(r as i64))?);
+                tx.push(self.count_change(COMMENT, -(r as i64))?);
             }
-            let Err(e) = tx.send().await else {
+            let Err(e) = self.transact(tx).await else {
                 return Ok(());
             };
             let Some(codes) = cancellation_codes(&e) else {
