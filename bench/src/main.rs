@@ -676,100 +676,101 @@ How they are taken:
   machine, started against a minimal local Runtime API, best of five.
 ";
 
-/// `make chaos`'s figures, from the `bench/chaos.json` its last run wrote (it takes some 18
-/// minutes of its own, so `make bench` does not run it).
-/// `make fuzz`'s figures (`bench/fuzz.json`): schemathesis against a stack of its own.
-fn fuzz_figures(root: &Path) -> Vec<Figure> {
-    let Ok(text) = std::fs::read_to_string(root.join("bench/fuzz.json")) else {
-        eprintln!("fuzz: no bench/fuzz.json (run make fuzz)");
+/// Figures another command measured and left in `bench/<file>` (its runs take minutes of
+/// their own, so `make bench` copies them rather than runs them).
+fn copied_figures(
+    root: &Path,
+    file: &str,
+    command: &str,
+    specs: &[(&'static str, &'static str, &'static str, Bound)],
+) -> Vec<Figure> {
+    let Ok(text) = std::fs::read_to_string(root.join("bench").join(file)) else {
+        eprintln!("no bench/{file} (run {command})");
         return Vec::new();
     };
     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let mut figures = Vec::new();
-    for (key, what, unit, bound) in [
-        (
-            "fuzz_requests",
-            "make fuzz: requests schemathesis sent from openapi.json (writes included)",
-            "requests",
-            Bound::AtLeast(2000.0),
-        ),
-        (
-            "fuzz_5xx",
-            "make fuzz: answers that were a 5xx",
-            "answers",
-            Bound::AtMost(0.0),
-        ),
-        (
-            "fuzz_nonconforming",
-            "make fuzz: answers off the document (status, content type, headers, schema)",
-            "answers",
-            Bound::AtMost(0.0),
-        ),
-    ] {
-        if let Some(value) = v[key].as_f64() {
-            figures.push(Figure {
+    specs
+        .iter()
+        .filter_map(|&(key, what, unit, bound)| {
+            Some(Figure {
                 key,
                 what: what.into(),
-                value,
+                value: v[key].as_f64()?,
                 unit,
                 bound,
-            });
-        }
-    }
-    figures
+            })
+        })
+        .collect()
 }
 
+/// `make fuzz`'s figures: schemathesis against a stack of its own.
+fn fuzz_figures(root: &Path) -> Vec<Figure> {
+    copied_figures(
+        root,
+        "fuzz.json",
+        "make fuzz",
+        &[
+            (
+                "fuzz_requests",
+                "make fuzz: requests schemathesis sent from openapi.json (writes included)",
+                "requests",
+                Bound::AtLeast(2000.0),
+            ),
+            (
+                "fuzz_5xx",
+                "make fuzz: answers that were a 5xx",
+                "answers",
+                Bound::AtMost(0.0),
+            ),
+            (
+                "fuzz_nonconforming",
+                "make fuzz: answers off the document (status, content type, headers, schema)",
+                "answers",
+                Bound::AtMost(0.0),
+            ),
+        ],
+    )
+}
+
+/// `make chaos`'s figures: the real local stack under SIGKILL.
 fn chaos_figures(root: &Path) -> Vec<Figure> {
-    let Ok(text) = std::fs::read_to_string(root.join("bench/chaos.json")) else {
-        eprintln!("chaos: no bench/chaos.json (run make chaos)");
-        return Vec::new();
-    };
-    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let get = |key: &str| v[key].as_f64();
-    let mut figures = Vec::new();
-    for (key, what, unit, bound) in [
-        (
-            "chaos_runs",
-            "make chaos: runs of a random workload with processes killed (SIGKILL)",
-            "runs",
-            Bound::AtLeast(50.0),
-        ),
-        (
-            "chaos_lost",
-            "make chaos: local entities missing on the remote after convergence",
-            "entities",
-            Bound::AtMost(0.0),
-        ),
-        (
-            "chaos_duplicated",
-            "make chaos: remote entities beyond the local copy",
-            "entities",
-            Bound::AtMost(0.0),
-        ),
-        (
-            "chaos_kills",
-            "make chaos: processes killed (functions mid-sync, the stream pump, the remote)",
-            "kills",
-            Bound::None,
-        ),
-        (
-            "chaos_seconds",
-            "make chaos: wall time",
-            "s",
-            Bound::AtMost(1200.0),
-        ),
-    ] {
-        if let Some(value) = get(key) {
-            figures.push(Figure {
-                key,
-                what: what.into(),
-                value,
-                unit,
-                bound,
-            });
-        }
-    }
-    figures
+    copied_figures(
+        root,
+        "chaos.json",
+        "make chaos",
+        &[
+            (
+                "chaos_runs",
+                "make chaos: runs of a random workload with processes killed (SIGKILL)",
+                "runs",
+                Bound::AtLeast(50.0),
+            ),
+            (
+                "chaos_lost",
+                "make chaos: local entities missing on the remote after convergence",
+                "entities",
+                Bound::AtMost(0.0),
+            ),
+            (
+                "chaos_duplicated",
+                "make chaos: remote entities beyond the local copy",
+                "entities",
+                Bound::AtMost(0.0),
+            ),
+            (
+                "chaos_kills",
+                "make chaos: processes killed (functions mid-sync, the stream pump, the remote)",
+                "kills",
+                Bound::None,
+            ),
+            (
+                "chaos_seconds",
+                "make chaos: wall time",
+                "s",
+                Bound::AtMost(1200.0),
+            ),
+        ],
+    )
 }
 
 fn tempfile_dir() -> PathBuf {

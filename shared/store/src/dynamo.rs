@@ -134,40 +134,6 @@ impl DynamoStore {
         Ok(out.item.map(serde_dynamo::from_item).transpose()?)
     }
 
-    /// Every item under one index hash key, in id order, following DynamoDB's pages.
-    async fn query_index<T: DeserializeOwned>(
-        &self,
-        index: &str,
-        hash_attribute: &str,
-        hash_value: String,
-        projection: Option<&str>,
-    ) -> Result<Vec<T>, DynamoError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.tables.entities)
-                .index_name(index)
-                .key_condition_expression("#h = :h")
-                .expression_attribute_names("#h", hash_attribute)
-                .expression_attribute_values(":h", s(hash_value.clone()))
-                .set_projection_expression(projection.map(str::to_owned))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(DynamoError::sdk)?;
-            for item in out.items.unwrap_or_default() {
-                items.push(serde_dynamo::from_item(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
-    }
-
     /// A transaction item moving a partition's counter by `delta`.
     fn count_change(&self, partition: &str, delta: i64) -> Result<TransactWriteItem, DynamoError> {
         let update = Update::builder()

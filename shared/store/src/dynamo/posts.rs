@@ -29,7 +29,13 @@ impl DynamoStore {
             pk: String,
         }
         let keys: Vec<Key> = self
-            .query_index(BY_PARENT_INDEX, "parent", post_key(post_id), Some("pk"))
+            .query_window(
+                BY_PARENT_INDEX,
+                "parent",
+                post_key(post_id),
+                super::read::EVERYTHING,
+                Some("pk"),
+            )
             .await?;
         Ok(keys.into_iter().map(|k| k.pk).collect())
     }

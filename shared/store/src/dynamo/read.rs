@@ -18,6 +18,14 @@ use crate::items::{BY_ENTITY_INDEX, BY_PARENT_INDEX, Stored, count_key};
 /// DynamoDB's limit on the keys of one BatchGetItem call.
 const MAX_BATCH_GET: usize = 100;
 
+/// Every item, in id order.
+pub(super) const EVERYTHING: Window = Window {
+    scope: None,
+    descending: false,
+    offset: 0,
+    limit: None,
+};
+
 impl DynamoStore {
     /// Up to `limit` items of one index partition in id order, after skipping `offset`;
     /// DynamoDB's `Limit` stops each page at what is still wanted.
@@ -27,6 +35,7 @@ impl DynamoStore {
         hash_attribute: &str,
         hash_value: String,
         window: Window,
+        projection: Option<&str>,
     ) -> Result<Vec<T>, DynamoError> {
         let wanted = window.limit.map(|l| window.offset.saturating_add(l));
         let mut items = Vec::new();
@@ -48,6 +57,7 @@ impl DynamoStore {
                 .expression_attribute_values(":h", s(hash_value.clone()))
                 .scan_index_forward(!window.descending)
                 .set_limit(page_limit)
+                .set_projection_expression(projection.map(str::to_owned))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -82,14 +92,14 @@ impl DynamoStore {
 
     /// Every stored record of a kind (for the import, which compares with the remote).
     pub async fn all<T: Stored>(&self) -> Result<Vec<Versioned<T>>, DynamoError> {
-        let window = Window {
-            scope: None,
-            descending: false,
-            offset: 0,
-            limit: None,
-        };
         let items: Vec<T::Item> = self
-            .query_window(BY_ENTITY_INDEX, "entity", T::ENTITY.into(), window)
+            .query_window(
+                BY_ENTITY_INDEX,
+                "entity",
+                T::ENTITY.into(),
+                EVERYTHING,
+                None,
+            )
             .await?;
         Ok(items.into_iter().map(T::into_versioned).collect())
     }
@@ -175,11 +185,11 @@ impl<T: Stored> EntityRead<T> for DynamoStore {
     async fn window(&self, window: Window) -> Result<Vec<T>, StoreError> {
         let items: Vec<T::Item> = match window.scope {
             Some(scope) => {
-                self.query_window(BY_PARENT_INDEX, "parent", T::parent(scope), window)
+                self.query_window(BY_PARENT_INDEX, "parent", T::parent(scope), window, None)
                     .await?
             }
             None => {
-                self.query_window(BY_ENTITY_INDEX, "entity", T::ENTITY.into(), window)
+                self.query_window(BY_ENTITY_INDEX, "entity", T::ENTITY.into(), window, None)
                     .await?
             }
         };
