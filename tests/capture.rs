@@ -46,6 +46,22 @@ async fn every_write_becomes_one_change_event_in_its_post_group() {
     assert_eq!(removed.event.key.id, comment);
 }
 
+/// Stream records of posts and comments (the list counters beside them are on the stream
+/// too; capture passes them over, and on AWS the mapping's filter drops them).
+fn entity_records(event: &aws_lambda_events::event::dynamodb::Event) -> usize {
+    event
+        .records
+        .iter()
+        .filter(|r| {
+            let pk = r.change.keys.get("pk").and_then(|v| match v {
+                serde_dynamo::AttributeValue::S(s) => Some(s.as_str()),
+                _ => None,
+            });
+            pk.is_some_and(|pk| pk.starts_with("post#") || pk.starts_with("comment#"))
+        })
+        .count()
+}
+
 #[tokio::test]
 async fn a_redelivered_stream_batch_enqueues_nothing_twice() {
     let remote = JsonServer::start().await;
@@ -54,7 +70,7 @@ async fn a_redelivered_stream_batch_enqueues_nothing_twice() {
         p.api.create_post(&format!("p{i}")).await;
     }
     let event = p.stream_event().await;
-    assert_eq!(event.records.len(), 3);
+    assert_eq!(entity_records(&event), 3);
     assert!(
         capture::handle(event.clone(), &p.queue)
             .await
@@ -76,7 +92,15 @@ async fn imports_and_no_op_rewrites_are_not_echoed() {
     let p = Pipeline::new(&remote.url).await;
     p.import().await.unwrap();
     let event = p.stream_event().await;
-    assert_eq!(event.records.len(), 600, "the import is on the stream...");
+    assert_eq!(
+        entity_records(&event),
+        600,
+        "the import is on the stream..."
+    );
+    assert!(
+        event.records.len() > 600,
+        "with the list counters it set, which carry nothing to sync"
+    );
     assert!(
         capture::handle(event, &p.queue)
             .await

@@ -137,7 +137,7 @@ impl DynamoStore {
     /// A transaction item moving a partition's counter by `delta`.
     fn count_change(&self, partition: &str, delta: i64) -> Result<TransactWriteItem, DynamoError> {
         let update = Update::builder()
-            .table_name(&self.tables.meta)
+            .table_name(&self.tables.entities)
             .set_key(Some(pk(crate::items::count_key(partition))))
             .update_expression("ADD #v :d")
             .expression_attribute_names("#v", "value")

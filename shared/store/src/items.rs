@@ -150,10 +150,12 @@ impl Stored for Comment {
     }
 }
 
-/// The meta-table item that counts a partition's records: `count#post` (every post),
-/// `count#user#7` (user 7's posts), `count#comment`, `count#post#3` (post 3's comments).
-/// Every create and delete changes it in the same transaction, so a list's total never
-/// needs a read of the records.
+/// The item that counts a partition's records: `count#post` (every post), `count#user#7`
+/// (user 7's posts), `count#comment`, `count#post#3` (post 3's comments). Every create and
+/// delete changes it in the same transaction, so a list's total never needs a read of the
+/// records. It lives in the entities table beside them, so those transactions touch one
+/// table; it has no `entity`, `parent` or `id`, so no index holds it, and its stream records
+/// carry no entity: capture passes them over and the stream mapping's filter drops them.
 pub fn count_key(partition: &str) -> String {
     format!("count#{partition}")
 }

@@ -13,6 +13,10 @@ impl DynamoStore {
     /// continue after them. The batches keep no counters: they are set from the records
     /// after.
     pub async fn import(&self, posts: &[Post], comments: &[Comment]) -> Result<(), DynamoError> {
+        if posts.is_empty() && comments.is_empty() {
+            // Nothing changes, so no counter does: write nothing.
+            return Ok(());
+        }
         let mut items: Vec<Item> = Vec::with_capacity(posts.len() + comments.len());
         for post in posts {
             items.push(serde_dynamo::to_item(PostItem::new(post, 0))?);

@@ -166,7 +166,7 @@ impl PostWrite for DynamoStore {
             let r = comments.len() as u64;
             let post_delete = self.delete_of(post_key(id), expected_version)?;
             let counter = Delete::builder()
-                .table_name(&self.tables.meta)
+                .table_name(&self.tables.entities)
                 .set_key(Some(pk(count_key(&post_key(id)))))
                 .condition_expression("attribute_not_exists(pk) OR #v = :r")
                 .expression_attribute_names("#v", "value")

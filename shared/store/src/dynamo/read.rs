@@ -79,7 +79,7 @@ impl DynamoStore {
         let out = self
             .client
             .get_item()
-            .table_name(&self.tables.meta)
+            .table_name(&self.tables.entities)
             .set_key(Some(pk(count_key(partition))))
             .send()
             .await
@@ -128,8 +128,8 @@ impl DynamoStore {
                 )
                 .build()
         });
-        let meta = self.tables.meta.clone();
-        self.batch_write(&meta, puts).await
+        let entities = self.tables.entities.clone();
+        self.batch_write(&entities, puts).await
     }
 
     async fn batch_get<T: Stored>(&self, ids: &[u64]) -> Result<Vec<T>, DynamoError> {
