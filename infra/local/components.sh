@@ -31,7 +31,7 @@ kill_component() {
   rm -f "$file"
 }
 
-start_emulator() { start emulator moto_server -H 127.0.0.1 -p "$EMULATOR_PORT"; }
+start_emulator() { start emulator python "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$EMULATOR_PORT"; }
 start_remote() { start remote json-server --host 127.0.0.1 --port "$REMOTE_PORT" "$STATE_DIR/remote-db.json"; }
 start_functions() {
   (cd "$root" && start functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --env-file "$STATE_DIR/functions.env")

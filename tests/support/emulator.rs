@@ -45,9 +45,18 @@ pub struct Moto {
 pub async fn start_moto() -> Moto {
     let port = free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
+    // moto with DynamoDB requests applied one at a time, as DynamoDB applies item writes
+    // atomically (infra/local/moto_server.py says why).
+    let script = workspace_root().join("infra/local/moto_server.py");
     let server = ServerProcess::start(
-        ".tools/venv/bin/moto_server",
-        &["-H", "127.0.0.1", "-p", &port.to_string()],
+        ".tools/venv/bin/python",
+        &[
+            script.to_str().expect("a UTF-8 path"),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ],
         &format!("{endpoint}/moto-api/"),
         Duration::from_secs(60),
     )
