@@ -79,17 +79,9 @@ impl Cors {
         text: &str,
         overrides: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Cors>, LocalError> {
-        let template: Value =
-            serde_yaml_ng::from_str(text).map_err(|e| LocalError::Template(e.to_string()))?;
-        let resources = template
-            .get("Resources")
-            .and_then(Value::as_mapping)
-            .ok_or_else(|| LocalError::Template("no Resources".into()))?;
-        let config = resources.values().find_map(|r| {
-            (r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::HttpApi"))
-                .then(|| r.get("Properties").and_then(|p| p.get("CorsConfiguration")))
-                .flatten()
-        });
+        let template = crate::template::parse(text)?;
+        let config = crate::template::resources(&template, "AWS::Serverless::HttpApi")?
+            .find_map(|(_, r)| r.get("Properties").and_then(|p| p.get("CorsConfiguration")));
         let Some(config) = config else {
             return Ok(None);
         };

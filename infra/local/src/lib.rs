@@ -8,6 +8,7 @@ pub mod pump;
 pub mod routes;
 pub mod scheduler;
 pub mod stream;
+pub mod template;
 pub mod wait;
 
 #[derive(Debug, thiserror::Error)]

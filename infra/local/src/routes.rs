@@ -56,18 +56,10 @@ impl Routes {
     /// Every `HttpApi` event of every `AWS::Serverless::Function`, served by the binary its
     /// `Metadata.BuildProperties.Binary` names.
     pub fn from_template(text: &str) -> Result<Routes, LocalError> {
-        let template: Value =
-            serde_yaml_ng::from_str(text).map_err(|e| LocalError::Template(e.to_string()))?;
-        let resources = template
-            .get("Resources")
-            .and_then(Value::as_mapping)
-            .ok_or_else(|| LocalError::Template("no Resources".into()))?;
+        let template = crate::template::parse(text)?;
         let mut routes = Vec::new();
-        for (name, resource) in resources {
-            if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
-                continue;
-            }
-            let name = name.as_str().unwrap_or_default();
+        for (name, resource) in crate::template::resources(&template, "AWS::Serverless::Function")?
+        {
             let events = resource
                 .get("Properties")
                 .and_then(|p| p.get("Events"))

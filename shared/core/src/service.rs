@@ -180,25 +180,27 @@ pub async fn embed_comments(
     let mut read = 0u64;
     let mut per_post: Vec<Vec<Comment>> = Vec::with_capacity(posts.len());
     for chunk in posts.chunks(CONCURRENCY) {
+        // Each list reads at most what is left under the cap (plus one, to know it is
+        // over), so a list past the cap stops at the chunk that crosses it.
+        let left = READ_CAP + 1 - read;
         let reads = chunk.iter().map(|post| {
             comments.window(Window {
                 scope: Some(post.id),
                 descending: false,
                 offset: 0,
-                limit: Some(READ_CAP + 1),
+                limit: Some(left),
             })
         });
-        per_post.extend(
-            futures::future::try_join_all(reads)
-                .await
-                .map_err(backend)?,
-        );
-    }
-    for list in &per_post {
-        read += list.len() as u64;
-    }
-    if read > READ_CAP {
-        return Err(too_many(Comment::NAME, read));
+        for list in futures::future::try_join_all(reads)
+            .await
+            .map_err(backend)?
+        {
+            read += list.len() as u64;
+            per_post.push(list);
+        }
+        if read > READ_CAP {
+            return Err(too_many(Comment::NAME, read));
+        }
     }
     Ok(posts
         .iter()

@@ -138,3 +138,29 @@ fn embedded_and_expanded_relations_are_those_of_each_record() {
     let expanded = rt.block_on(service::expand_posts(&store, &c)).unwrap();
     assert_eq!(expanded[1]["post"]["id"], 2);
 }
+
+#[test]
+fn embedding_more_comments_than_the_cap_is_refused() {
+    let rt = runtime();
+    let p = posts(&[(1, 1, "a".into()), (2, 1, "b".into())]);
+    let comments = |per_post: u64| -> Vec<Comment> {
+        (0..2 * per_post)
+            .map(|i| Comment {
+                post_id: 1 + i % 2,
+                id: i + 1,
+                name: "n".into(),
+                email: "e@x.io".into(),
+                body: "b".into(),
+            })
+            .collect()
+    };
+    let within = MemoryEntities::new();
+    within.import(&p, &comments(READ_CAP / 2));
+    assert!(rt.block_on(service::embed_comments(&within, &p)).is_ok());
+    let over = MemoryEntities::new();
+    over.import(&p, &comments(READ_CAP / 2 + 1));
+    assert!(matches!(
+        rt.block_on(service::embed_comments(&over, &p)),
+        Err(ServiceError::BadRequest(_))
+    ));
+}

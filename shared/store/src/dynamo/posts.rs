@@ -40,16 +40,6 @@ impl DynamoStore {
         Ok(keys.into_iter().map(|k| k.pk).collect())
     }
 
-    fn existing_delete(&self, key: &str) -> Result<TransactWriteItem, DynamoError> {
-        let delete = Delete::builder()
-            .table_name(&self.tables.entities)
-            .set_key(Some(pk(key.to_owned())))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .map_err(DynamoError::sdk)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
-    }
-
     /// Deletes some of a post's comments ahead of the post. `false`: one was already gone
     /// (deleted meanwhile); nothing was deleted.
     async fn delete_comment_chunk(
@@ -59,7 +49,11 @@ impl DynamoStore {
     ) -> Result<bool, StoreError> {
         let mut tx = Vec::with_capacity(keys.len() + 2);
         for key in keys {
-            tx.push(self.existing_delete(key)?);
+            tx.push(
+                TransactWriteItem::builder()
+                    .delete(self.delete_of(key.clone(), None)?)
+                    .build(),
+            );
         }
         let k = keys.len() as i64;
         tx.push(self.count_change(COMMENT, -k)?);
@@ -161,7 +155,11 @@ impl PostWrite for DynamoStore {
             // the next attempt lists it too. No comment outlives its post.
             let mut tx = Vec::with_capacity(comments.len() + 5);
             for key in &comments {
-                tx.push(self.existing_delete(key)?);
+                tx.push(
+                    TransactWriteItem::builder()
+                        .delete(self.delete_of(key.clone(), None)?)
+                        .build(),
+                );
             }
             let r = comments.len() as u64;
             let post_delete = self.delete_of(post_key(id), expected_version)?;
