@@ -307,11 +307,12 @@ async fn what_capture_never_takes_goes_to_the_on_failure_queue_and_shows_in_the_
         .await;
     let poison = p.api.create_post("poison").await;
     let config = sdk_config().await;
+    let sqs = placeholder_sync_tests::sqs_client().await;
     let pump = tokio::spawn({
         let table = p.api.store.tables().entities.clone();
         let uri = function.uri();
         let on_failure = OnFailure {
-            client: aws_sdk_sqs::Client::new(&config),
+            client: sqs,
             queue_url: p.queue.urls().capture_failures.clone().unwrap(),
         };
         let streams = aws_sdk_dynamodbstreams::Client::new(&config);

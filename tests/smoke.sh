@@ -13,15 +13,22 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/placeholder-sync/targe
 
 # Build the smoke test before the stack is up: cargo must not hold the build lock while
 # `cargo lambda watch` compiles functions.
-smoke_bin=$(cargo test --locked -p placeholder-sync-tests --test smoke --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json,sys
+test_bin() {
+  cargo test --locked -p placeholder-sync-tests --test "$1" --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "smoke":
-        print(m["executable"])')
-[ -x "$smoke_bin" ] || { echo "smoke: could not build the smoke test" >&2; exit 1; }
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]:
+        print(m["executable"])' "$1"
+}
+smoke_bin=$(test_bin smoke)
+iam_bin=$(test_bin iam)
+[ -x "$smoke_bin" ] && [ -x "$iam_bin" ] || { echo "smoke: could not build the smoke and iam tests" >&2; exit 1; }
 
 rm -rf "$STATE_DIR"
+# Every function records the IAM actions of each AWS request it makes (ps_aws::audit);
+# the iam test below holds infra/iam/needs.yaml and the template to what they did.
+export PS_AWS_AUDIT_DIR="$STATE_DIR/aws-audit"
 trap 'infra/local/down.sh >/dev/null; echo "smoke: stack down"' EXIT
 infra/local/up.sh
 SMOKE_API_URL="http://127.0.0.1:$API_PORT" SMOKE_REMOTE_URL="http://127.0.0.1:$REMOTE_PORT" "$smoke_bin" --ignored --test-threads 1
@@ -48,3 +55,6 @@ kill "$js_pid"
 
 # The contract: schemathesis from openapi.json, writes included; no 5xx, nothing off-contract.
 python3 tests/fuzz.py --url "$api" --examples "${FUZZ_EXAMPLES:-25}"
+
+# Every AWS call the functions made above is in the needs table, which the template grants.
+PS_AWS_AUDIT_DIR="$PS_AWS_AUDIT_DIR" "$iam_bin" --ignored --exact the_needs_table_is_what_the_functions_were_seen_doing

@@ -73,6 +73,7 @@ $(cat "$STATE_DIR/queues.env")
 JWT_SECRET=$(cat "$STATE_DIR/jwt-secret")
 AUTH_USERS='$(cat "$STATE_DIR/auth-users.json")'
 RUST_LOG=${RUST_LOG:-info}
+${PS_AWS_AUDIT_DIR:+PS_AWS_AUDIT_DIR=$PS_AWS_AUDIT_DIR}
 ENV
 
 start_functions

@@ -123,9 +123,21 @@ pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// A store over brand-new tables, so tests never see each other's data.
+/// A store over brand-new tables, so tests never see each other's data. Its client refuses
+/// what AWS would refuse though the emulator takes it (batch and transaction sizes,
+/// consistent reads of an index): see `ps_aws::audit`.
 pub async fn fresh_store() -> DynamoStore {
-    fresh_store_with(aws_sdk_dynamodb::Client::new(&sdk_config().await)).await
+    fresh_store_with(dynamodb_client().await).await
+}
+
+/// A DynamoDB client for the emulator, held to AWS's limits.
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    ps_aws::dynamodb(&sdk_config().await, Some(&ps_aws::Audit::limits_only()))
+}
+
+/// An SQS client for the emulator, held to AWS's limits.
+pub async fn sqs_client() -> aws_sdk_sqs::Client {
+    ps_aws::sqs(&sdk_config().await, Some(&ps_aws::Audit::limits_only()))
 }
 
 /// [`fresh_store`] over a client of the caller's (the benchmarks count its requests).

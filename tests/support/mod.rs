@@ -3,10 +3,14 @@
 
 pub mod api;
 pub mod emulator;
+pub mod iam;
 pub mod sync;
 
 pub use api::{Api, TestResponse};
-pub use emulator::{Moto, fresh_store, fresh_store_with, sdk_config, sdk_config_at, start_moto};
+pub use emulator::{
+    Moto, dynamodb_client, fresh_store, fresh_store_with, sdk_config, sdk_config_at, sqs_client,
+    start_moto,
+};
 
 /// The workspace root (template.yaml, fixtures/, .tools/).
 pub fn workspace_root() -> std::path::PathBuf {

@@ -101,7 +101,7 @@ impl Pipeline {
     pub async fn new(remote_url: &str) -> Pipeline {
         let store = fresh_store().await;
         let config = sdk_config().await;
-        let sqs = aws_sdk_sqs::Client::new(&config);
+        let sqs = crate::sqs_client().await;
         let prefix = format!(
             "q{}-{}-{}-",
             std::process::id(),

@@ -100,8 +100,7 @@ impl SqsQueue {
 
     pub async fn from_env() -> Result<Self, QueueError> {
         let urls = QueueUrls::from_env()?;
-        let config = aws_config::load_from_env().await;
-        Ok(SqsQueue::new(Client::new(&config), urls))
+        Ok(SqsQueue::new(ps_aws::sqs_from_env().await, urls))
     }
 
     pub fn urls(&self) -> &QueueUrls {

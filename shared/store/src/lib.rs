@@ -42,9 +42,5 @@ impl From<DynamoError> for ps_core::StoreError {
 /// `ENTITIES_TABLE` and `META_TABLE`.
 pub async fn connect_from_env() -> Result<DynamoStore, DynamoError> {
     let tables = TableNames::from_env()?;
-    let config = aws_config::load_from_env().await;
-    Ok(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        tables,
-    ))
+    Ok(DynamoStore::new(ps_aws::dynamodb_from_env().await, tables))
 }
