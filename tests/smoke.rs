@@ -263,3 +263,215 @@ async fn the_api_works_through_the_gateway_and_cargo_lambda_watch() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// What an operator meets: the remote refuses a change (someone deleted the record there, so
+/// the `PUT` is a 404), the sync parks it (the smoke stack runs with `SYNC_MAX_ATTEMPTS=1`),
+/// the status shows it, and `POST /sync/redrive` brings it back, one entity's or all, where it
+/// merges with the newer local delete: in the end nothing is parked and the remote holds
+/// neither record.
+#[tokio::test]
+#[ignore = "needs a running stack: run through tests/smoke.sh (make smoke)"]
+async fn a_refused_change_is_parked_shown_and_redriven() {
+    let base = std::env::var("SMOKE_API_URL").expect("SMOKE_API_URL: run through tests/smoke.sh");
+    let remote =
+        std::env::var("SMOKE_REMOTE_URL").expect("SMOKE_REMOTE_URL: run through tests/smoke.sh");
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{base}{path}");
+    let login: Value = http
+        .post(url("/auth/token"))
+        .json(&json!({"username": "demo", "password": "demo-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    // Runs the sync until `done` holds of the status.
+    let sync_until = |what: &'static str, done: Box<dyn Fn(&Value) -> bool>| {
+        let (http, token, url) = (http.clone(), token.clone(), url);
+        async move {
+            for _ in 0..30 {
+                http.post(url("/sync/run"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                let s: Value = http
+                    .get(url("/sync/status"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if done(&s) {
+                    return s;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            panic!("{what}: never happened");
+        }
+    };
+    let on_remote = |title: String| {
+        let http = http.clone();
+        let remote = remote.clone();
+        async move {
+            let title = title.replace(' ', "%20").replace(',', "%2C");
+            http.get(format!("{remote}/posts?title={title}"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Vec<Value>>()
+                .await
+                .unwrap()
+        }
+    };
+
+    let mut ids = Vec::new();
+    for name in ["parked a", "parked b"] {
+        let created: Value = http
+            .post(url("/posts"))
+            .bearer_auth(&token)
+            .json(&json!({"title": name, "body": "to be refused"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["id"].as_u64().unwrap());
+    }
+    let mut remote_ids = Vec::new();
+    for name in ["parked a", "parked b"] {
+        let mut found = Vec::new();
+        for _ in 0..30 {
+            http.post(url("/sync/run"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            found = on_remote(name.into()).await;
+            if !found.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        assert_eq!(found.len(), 1, "{name} reached the remote once");
+        remote_ids.push(found[0]["id"].as_u64().unwrap());
+    }
+    // Deleted behind our back: the next PUT of each is refused with a 404.
+    for rid in &remote_ids {
+        let gone = http
+            .delete(format!("{remote}/posts/{rid}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gone.status(), StatusCode::OK);
+    }
+    for id in &ids {
+        let edited = http
+            .patch(url(&format!("/posts/{id}")))
+            .bearer_auth(&token)
+            .json(&json!({"title": "parked, edited"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(edited.status(), StatusCode::OK);
+    }
+    let is_parked = |s: &Value, id: u64| {
+        s["entities"]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| {
+                p["entity"] == "post"
+                    && p["id"] == id
+                    && p["lastError"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("parked in the dead-letter queue"))
+            })
+    };
+    let (a, b) = (ids[0], ids[1]);
+    let parked = sync_until(
+        "both edits parked",
+        Box::new(move |s| is_parked(s, a) && is_parked(s, b)),
+    )
+    .await;
+    assert!(
+        parked["queue"]["deadLettered"].as_u64().unwrap() >= 2,
+        "{parked}"
+    );
+
+    let anonymous = http.post(url("/sync/redrive")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let half = http
+        .post(url("/sync/redrive?entity=post"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(half.status(), StatusCode::BAD_REQUEST, "entity without id");
+
+    // One entity's: a's change comes back, b's stays parked.
+    let one: Value = http
+        .post(url(&format!("/sync/redrive?entity=post&id={a}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["redriven"], 1, "{one}");
+    assert!(one["left"].as_u64().unwrap() >= 1, "{one}");
+    // The redriven edit merges with the newer delete: one DELETE, a 404 that counts as done.
+    for id in [a, b] {
+        let deleted = http
+            .delete(url(&format!("/posts/{id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), StatusCode::OK);
+    }
+    let s = sync_until(
+        "a synced after its redrive",
+        Box::new(move |s| !is_parked(s, a) && is_parked(s, b)),
+    )
+    .await;
+    assert!(is_parked(&s, b), "{s}");
+
+    let all: Value = http
+        .post(url("/sync/redrive"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["redriven"], 1, "{all}");
+    let s = sync_until(
+        "nothing parked",
+        Box::new(move |s| !is_parked(s, a) && !is_parked(s, b) && s["queue"]["deadLettered"] == 0),
+    )
+    .await;
+    assert_eq!(s["entities"]["failed"], 0, "{s}");
+    let nothing: Value = http
+        .post(url("/sync/redrive"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nothing, json!({"redriven": 0, "left": 0}));
+    for title in ["parked a", "parked b", "parked, edited"] {
+        assert!(
+            on_remote(title.into()).await.is_empty(),
+            "{title} on the remote"
+        );
+    }
+}

@@ -29,6 +29,8 @@ rm -rf "$STATE_DIR"
 # Every function records the IAM actions of each AWS request it makes (ps_aws::audit);
 # the iam test below holds infra/iam/needs.yaml and the template to what they did.
 export PS_AWS_AUDIT_DIR="$STATE_DIR/aws-audit"
+# A refused change is parked at its first refusal, so the smoke test sees parking and redrive.
+export SYNC_MAX_ATTEMPTS=1
 trap 'infra/local/down.sh >/dev/null; echo "smoke: stack down"' EXIT
 infra/local/up.sh
 SMOKE_API_URL="http://127.0.0.1:$API_PORT" SMOKE_REMOTE_URL="http://127.0.0.1:$REMOTE_PORT" "$smoke_bin" --ignored --test-threads 1

@@ -1,7 +1,8 @@
-//! `GET /sync/status` (public) and `POST /sync/run` (needs a token).
+//! `GET /sync/status` (public), `POST /sync/run` and `POST /sync/redrive` (each needs a token).
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
+use ps_core::change::{EntityKey, EntityKind};
 use ps_http::auth::TokenKeys;
 use ps_http::error::ServiceError;
 use ps_http::route::route_key;
@@ -27,7 +28,57 @@ async fn route(req: Request, api: &SyncApi) -> Result<Response<Body>, ApiError> 
             Ok(_) => run(&api.deps).await,
             Err(e) => Err(e),
         },
+        "POST /sync/redrive" => {
+            api.keys.authorize(&req)?;
+            let only = redrive_target(&req)?;
+            let done = api.deps.queue.redrive(only).await.map_err(unavailable)?;
+            tracing::info!(
+                redriven = done.redriven,
+                left = done.left,
+                "parked changes redriven"
+            );
+            Ok(response::json(StatusCode::OK, &done))
+        }
         _ => Err(ApiError::NoRoute(route)),
+    }
+}
+
+/// `?entity=post&id=5`: one entity's parked change; no parameters: all of them.
+fn redrive_target(req: &Request) -> Result<Option<EntityKey>, ApiError> {
+    let query = req.query_string_parameters();
+    for (name, _) in query.iter() {
+        if name != "entity" && name != "id" {
+            return Err(ApiError::BadRequest(format!(
+                "unknown parameter {name}: POST /sync/redrive takes entity (post or comment) and id, or nothing"
+            )));
+        }
+    }
+    let kind = match query.all("entity").as_deref() {
+        None => None,
+        Some(["post"]) => Some(EntityKind::Post),
+        Some(["comment"]) => Some(EntityKind::Comment),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "entity must be post or comment, given once".into(),
+            ));
+        }
+    };
+    let id = match query.all("id").as_deref() {
+        None => None,
+        Some([id]) => Some(
+            id.parse::<u64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| ApiError::BadRequest("id must be a whole number from 1".into()))?,
+        ),
+        Some(_) => return Err(ApiError::BadRequest("id is given once".into())),
+    };
+    match (kind, id) {
+        (Some(kind), Some(id)) => Ok(Some(EntityKey { kind, id })),
+        (None, None) => Ok(None),
+        _ => Err(ApiError::BadRequest(
+            "entity and id go together: ?entity=post&id=5".into(),
+        )),
     }
 }
 

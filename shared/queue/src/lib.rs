@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 pub use aws_sdk_sqs::Client as SqsClient;
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
-    SendMessageBatchRequestEntry,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
-use ps_core::change::ChangeEvent;
+use ps_core::change::{ChangeEvent, EntityKey};
 use ps_core::ports::{ChangeSink, ChangeSource, PortError, QueuedChange};
 use serde::Serialize;
 
@@ -192,6 +192,141 @@ impl ChangeSink for DeadLetterQueue {
     }
 }
 
+/// What a redrive did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Redriven {
+    /// Parked changes put back on the change queue (and taken off the dead-letter queue).
+    pub redriven: u64,
+    /// Parked messages left where they are: another entity's, or not a change event.
+    pub left: u64,
+}
+
+impl SqsQueue {
+    /// Moves the parked changes (all, or only `entity`'s) from the dead-letter queue back to
+    /// the change queue, where the sync merges each with anything newer for its entity: a
+    /// change at or below the newest one the entity took in is a repeat and is ignored, so a
+    /// redrive never overwrites a newer change. Each message is sent before it is deleted;
+    /// two redrives at once each receive other messages (SQS hides a received one), and a
+    /// change sent twice (a delete that failed) is only a repeat the merge skips.
+    pub async fn redrive(&self, entity: Option<EntityKey>) -> Result<Redriven, QueueError> {
+        let mut done = Redriven::default();
+        let mut left_hidden = Vec::new();
+        loop {
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(&self.urls.dead_letters)
+                .max_number_of_messages(MAX_BATCH as i32)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .map_err(QueueError::sdk)?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            let mut moving = Vec::new();
+            for m in messages {
+                let (Some(receipt), Some(body)) = (m.receipt_handle, m.body) else {
+                    continue;
+                };
+                match serde_json::from_str::<ChangeEvent>(&body) {
+                    Ok(event) if entity.is_none_or(|k| k == event.key) => {
+                        let dedup = format!(
+                            "{}-redrive-{}",
+                            event.event_id,
+                            m.message_id.unwrap_or_default()
+                        );
+                        moving.push((receipt, event, dedup));
+                    }
+                    _ => left_hidden.push(receipt),
+                }
+            }
+            if moving.is_empty() {
+                continue;
+            }
+            let events: Vec<ChangeEvent> = moving.iter().map(|(_, e, _)| e.clone()).collect();
+            let dedups: HashMap<String, String> = moving
+                .iter()
+                .map(|(_, e, d)| (e.event_id.clone(), d.clone()))
+                .collect();
+            let failed = send_batches(&self.client, &self.urls.changes, &events, |e| {
+                dedups
+                    .get(&e.event_id)
+                    .cloned()
+                    .unwrap_or_else(|| e.event_id.clone())
+            })
+            .await
+            .map_err(|e| QueueError::Sdk(e.0))?;
+            let sent: Vec<String> = moving
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !failed.contains(i))
+                .map(|(_, (receipt, _, _))| receipt)
+                .collect();
+            done.redriven += sent.len() as u64;
+            delete_batches(&self.client, &self.urls.dead_letters, &sent).await?;
+        }
+        // What was received and left is visible again at once, not after the timeout.
+        done.left = left_hidden.len() as u64;
+        for chunk in left_hidden.chunks(MAX_BATCH) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .visibility_timeout(0)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(QueueError::sdk)?;
+            self.client
+                .change_message_visibility_batch()
+                .queue_url(&self.urls.dead_letters)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(QueueError::sdk)?;
+        }
+        Ok(done)
+    }
+}
+
+/// Deletes received messages in batches of ten.
+async fn delete_batches(client: &Client, url: &str, receipts: &[String]) -> Result<(), QueueError> {
+    for chunk in receipts.chunks(MAX_BATCH) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(r)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(QueueError::sdk)?;
+        let out = client
+            .delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(QueueError::sdk)?;
+        if let Some(f) = out.failed().first() {
+            // The effect is recorded, so a redelivery is only a repeat the merge skips.
+            tracing::warn!(
+                code = f.code(),
+                "a processed message was not deleted; it will be skipped when redelivered"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Sends in batches of ten; returns the indexes of the events SQS did not take.
 async fn send_batches(
     client: &Client,
@@ -259,35 +394,7 @@ impl ChangeSource for SqsQueue {
     }
 
     async fn delete(&self, receipts: &[String]) -> Result<(), PortError> {
-        for chunk in receipts.chunks(MAX_BATCH) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(r)
-                        .build()
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| PortError(e.to_string()))?;
-            let out = self
-                .client
-                .delete_message_batch()
-                .queue_url(&self.urls.changes)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(QueueError::sdk)?;
-            if let Some(f) = out.failed().first() {
-                // The effect is recorded, so a redelivery is only a repeat the merge skips.
-                tracing::warn!(
-                    code = f.code(),
-                    "a processed message was not deleted; it will be skipped when redelivered"
-                );
-            }
-        }
-        Ok(())
+        Ok(delete_batches(&self.client, &self.urls.changes, receipts).await?)
     }
 }
 
