@@ -1,9 +1,9 @@
 # The developer loop. `make up` and `make test` are all a newcomer needs.
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/placeholder-sync/target
-TOOLS := .tools/.installed-v2
+TOOLS := .tools/.installed-v3
 
-.PHONY: up down import test lint unit smoke package bench chaos fuzz tools fmt clean
+.PHONY: up down import redrive test lint unit smoke package bench chaos fuzz tools fmt clean
 
 up: ## install tools, build, and start the whole local stack in the background
 	@infra/local/up.sh
@@ -15,17 +15,24 @@ import: ## import from the remote into the running stack (ARGS=--allow-local-cha
 	@source infra/local/env.sh && set -a && source "$$STATE_DIR/functions.env" && set +a && \
 	  "$$CARGO_TARGET_DIR/debug/import" $(ARGS)
 
+redrive: ## put the parked changes back into the sync (the running stack; ARGS="entity=post&id=5" for one)
+	@infra/local/redrive.sh "$(ARGS)"
+
 tools: $(TOOLS)
 $(TOOLS): infra/local/install-tools.sh tests/clients/package-lock.json
 	@infra/local/install-tools.sh
 
 test: tools lint unit smoke ## every check and test (what CI runs)
 
+# checkov (the template) and parliament (its IAM policies) must report nothing; checkov would
+# ask Prisma Cloud for its guidelines, and --skip-download keeps it offline.
 lint: tools
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	.tools/venv/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 .tools/venv/bin/sam validate --lint --template template.yaml
+	.tools/scanners/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	.tools/scanners/bin/python infra/scan/parliament_check.py template.yaml
 
 unit: tools ## unit, property and integration tests (each test binary starts its own moto server)
 	cargo test --workspace --locked

@@ -90,3 +90,53 @@ async fn wrong_credentials_are_401_and_bad_requests_400() {
         assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(body));
     }
 }
+
+/// The token key and the users come from Secrets Manager (the emulator's here, as on AWS),
+/// and a rotation logs nobody out: after `put-secret-value` the new key signs, and a token
+/// signed with the old one still verifies until it expires.
+#[tokio::test]
+async fn keys_and_users_come_from_secrets_and_a_rotation_logs_nobody_out() {
+    use ps_aws::secrets;
+    use ps_http::auth::{TokenKeys, UserDirectory, hash_password};
+    let client = secrets::client(&placeholder_sync_tests::sdk_config().await, None);
+    let name = format!("test-token-key-{}", rand::random::<u32>());
+    let ttl = std::time::Duration::from_secs(900);
+    let arn = secrets::put(&client, &name, &"a".repeat(64)).await.unwrap();
+    let before =
+        TokenKeys::from_versions(&secrets::read(&client, &arn).await.unwrap(), ttl).unwrap();
+    let token = before.issue("alice").unwrap();
+
+    secrets::put(&client, &name, &"b".repeat(64)).await.unwrap();
+    let versions = secrets::read(&client, &arn).await.unwrap();
+    assert_eq!(versions.current, "b".repeat(64));
+    assert_eq!(versions.previous.as_deref(), Some("a".repeat(64).as_str()));
+    let after = TokenKeys::from_versions(&versions, ttl).unwrap();
+    assert_eq!(
+        after.verify(&token).unwrap().sub,
+        "alice",
+        "an old token stays good"
+    );
+    assert!(
+        before.verify(&after.issue("bob").unwrap()).is_err(),
+        "the new key signs"
+    );
+
+    let users = format!("test-users-{}", rand::random::<u32>());
+    let users_arn = secrets::put(
+        &client,
+        &users,
+        &json!({"carol": hash_password("s3cret-enough")}).to_string(),
+    )
+    .await
+    .unwrap();
+    let directory =
+        UserDirectory::from_json(&secrets::read(&client, &users_arn).await.unwrap().current)
+            .unwrap();
+    assert!(directory.verify("carol", "s3cret-enough"));
+    assert!(!directory.verify("carol", "wrong"));
+    let missing = secrets::read(&client, "no-such-secret").await;
+    assert!(
+        missing.is_err(),
+        "a missing secret is an error, not an empty key"
+    );
+}

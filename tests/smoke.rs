@@ -203,9 +203,29 @@ async fn the_api_works_through_the_gateway_and_cargo_lambda_watch() {
         "a rejected delete reached the remote"
     );
     assert!(
-        status["entities"]["synced"].as_u64().unwrap() >= 602,
+        status["entities"]["local"].as_u64().unwrap() >= 601,
         "{status}"
     );
+    // Counts are public; the remote's answers, entity by entity, need a token.
+    assert!(status["entities"].get("problems").is_none(), "{status}");
+    assert_eq!(status["detailed"], false);
+    let detailed: Value = http
+        .get(url("/sync/status"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(detailed["entities"]["problems"].is_array(), "{detailed}");
+    let forged = http
+        .get(url("/sync/status"))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     let anonymous_run = http.post(url("/sync/run")).send().await.unwrap();
     assert_eq!(anonymous_run.status(), StatusCode::UNAUTHORIZED);
 
@@ -299,6 +319,7 @@ async fn a_refused_change_is_parked_shown_and_redriven() {
                     .unwrap();
                 let s: Value = http
                     .get(url("/sync/status"))
+                    .bearer_auth(&token)
                     .send()
                     .await
                     .unwrap()
@@ -387,6 +408,8 @@ async fn a_refused_change_is_parked_shown_and_redriven() {
             .any(|p| {
                 p["entity"] == "post"
                     && p["id"] == id
+                    && p["parked"] == true
+                    && p["since"].as_u64().is_some_and(|t| t > 1_700_000_000)
                     && p["lastError"]
                         .as_str()
                         .is_some_and(|e| e.contains("parked in the dead-letter queue"))
@@ -400,6 +423,10 @@ async fn a_refused_change_is_parked_shown_and_redriven() {
     .await;
     assert!(
         parked["queue"]["deadLettered"].as_u64().unwrap() >= 2,
+        "{parked}"
+    );
+    assert!(
+        parked["entities"]["parked"].as_u64().unwrap() >= 2,
         "{parked}"
     );
 
@@ -426,15 +453,19 @@ async fn a_refused_change_is_parked_shown_and_redriven() {
     assert_eq!(one["redriven"], 1, "{one}");
     assert!(one["left"].as_u64().unwrap() >= 1, "{one}");
     // The redriven edit merges with the newer delete: one DELETE, a 404 that counts as done.
-    for id in [a, b] {
-        let deleted = http
-            .delete(url(&format!("/posts/{id}")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(deleted.status(), StatusCode::OK);
-    }
+    let delete = |id: u64| {
+        let (http, token) = (http.clone(), token.clone());
+        async move {
+            let deleted = http
+                .delete(url(&format!("/posts/{id}")))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(deleted.status(), StatusCode::OK);
+        }
+    };
+    delete(a).await;
     let s = sync_until(
         "a synced after its redrive",
         Box::new(move |s| !is_parked(s, a) && is_parked(s, b)),
@@ -452,6 +483,7 @@ async fn a_refused_change_is_parked_shown_and_redriven() {
         .await
         .unwrap();
     assert_eq!(all["redriven"], 1, "{all}");
+    delete(b).await;
     let s = sync_until(
         "nothing parked",
         Box::new(move |s| !is_parked(s, a) && !is_parked(s, b) && s["queue"]["deadLettered"] == 0),

@@ -233,3 +233,83 @@ async fn changes_beyond_one_receive_still_merge_into_one_call_per_entity() {
     assert_eq!((report.entities_pending, report.entities_synced), (2, 2));
     assert_remote_equals_local(&p, &[]).await;
 }
+
+/// `GET /sync/status` reads no state it does not report: the pending ones are counted
+/// through their sparse index, the failed, parked and waiting ones listed through theirs
+/// (with the remote's answer and since when), and the rest are the list counters' total.
+#[tokio::test]
+async fn the_status_reads_its_figures_from_the_indexes_and_counters_not_a_scan() {
+    use ps_core::change::{ChangeEvent, ChangeKind, EntityData};
+    use ps_core::merge::{SyncState, SyncStatus};
+    use ps_core::model::Post;
+    let store = placeholder_sync_tests::fresh_store().await;
+    let event = |id: u64| ChangeEvent {
+        key: EntityKey::post(id),
+        change: ChangeKind::Modify,
+        post_id: id,
+        after: Some(EntityData::Post(Post {
+            user_id: 1,
+            id,
+            title: "t".into(),
+            body: "b".into(),
+        })),
+        version: 1,
+        sequence: format!("{id:021}").parse().unwrap(),
+        event_id: format!("e{id}"),
+    };
+    let state = |status: SyncStatus, pending: Option<ChangeEvent>, error: Option<&str>| SyncState {
+        status,
+        pending,
+        last_error: error.map(str::to_owned),
+        ..SyncState::default()
+    };
+    let mut states = Vec::new();
+    for id in 1..=40 {
+        states.push((EntityKey::post(id), state(SyncStatus::Synced, None, None)));
+    }
+    for id in 41..=43 {
+        states.push((
+            EntityKey::post(id),
+            state(SyncStatus::Pending, Some(event(id)), None),
+        ));
+    }
+    states.push((
+        EntityKey::post(44),
+        state(
+            SyncStatus::Failed,
+            None,
+            Some("parked in the dead-letter queue after 5 attempts: 404"),
+        ),
+    ));
+    states.push((
+        EntityKey::post(45),
+        state(
+            SyncStatus::Failed,
+            Some(event(45)),
+            Some("remote rejected the call: 422"),
+        ),
+    ));
+    states.push((
+        EntityKey::comment(46),
+        state(
+            SyncStatus::Waiting,
+            Some(event(46)),
+            Some("waiting for its post"),
+        ),
+    ));
+    store.save_states(&states).await.unwrap();
+    let s = store.state_summary().await.unwrap();
+    assert_eq!(
+        (s.pending, s.failed, s.parked, s.waiting, s.pending_more),
+        (5, 2, 1, 1, false),
+        "{s:?}"
+    );
+    let listed: Vec<(u64, bool)> = s.problems.iter().map(|p| (p.id, p.parked)).collect();
+    assert_eq!(listed, vec![(44, true), (45, false), (46, false)]);
+    assert!(s.problems.iter().all(|p| p.since > 1_700_000_000));
+    assert!(s.problems[0].last_error.as_deref().unwrap().contains("404"));
+    assert_eq!(
+        s.local, 0,
+        "no posts or comments were created through the store"
+    );
+}

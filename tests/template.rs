@@ -254,3 +254,206 @@ async fn the_openapi_document_names_exactly_the_template_routes() {
     assert_eq!(served.status, 200);
     assert_eq!(served.json(), doc);
 }
+
+fn resources_of<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(k, r)| (k.as_str().unwrap(), r))
+        .collect()
+}
+
+/// `!Ref X` or `!GetAtt X.Attr` → `X`.
+fn referenced(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) => t
+            .value
+            .as_str()
+            .unwrap()
+            .split('.')
+            .next()
+            .unwrap()
+            .to_owned(),
+        other => panic!("not a reference: {other:?}"),
+    }
+}
+
+/// Every alarm watches a metric of a resource the template declares (or one the sync
+/// writes), notifies the alarm topic, says how it treats missing data and has a threshold
+/// that can be crossed; and the alarms the runbook describes are all there.
+#[test]
+fn every_alarm_watches_something_that_exists_and_the_runbooks_alarms_are_there() {
+    let t = template();
+    let kind_of = |id: &str| t["Resources"][id]["Type"].as_str().map(str::to_owned);
+    let emitted: BTreeSet<&str> = sync::metrics(&ps_sync::SyncReport::default())
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .collect();
+    let mut watched = Vec::new();
+    for (name, alarm) in resources_of(&t, "AWS::CloudWatch::Alarm") {
+        let p = &alarm["Properties"];
+        assert!(
+            ["notBreaching", "breaching", "missing", "ignore"]
+                .contains(&p["TreatMissingData"].as_str().unwrap_or_default()),
+            "{name}: TreatMissingData"
+        );
+        let actions = p["AlarmActions"].as_sequence().expect("AlarmActions");
+        assert!(
+            actions.iter().any(|a| referenced(a) == "AlarmTopic"),
+            "{name} notifies the alarm topic"
+        );
+        assert_eq!(kind_of("AlarmTopic").as_deref(), Some("AWS::SNS::Topic"));
+        let period = p["Period"].as_u64().unwrap();
+        assert!(period >= 60 && period % 60 == 0, "{name}: period {period}");
+        assert!(p["EvaluationPeriods"].as_u64().unwrap() >= 1, "{name}");
+        assert!(p["Threshold"].as_f64().unwrap() > 0.0, "{name}: threshold");
+        let namespace = p["Namespace"].as_str().unwrap();
+        let metric = p["MetricName"].as_str().unwrap();
+        let dimensions = p["Dimensions"].as_sequence().cloned().unwrap_or_default();
+        let target = match namespace {
+            "AWS/SQS" => {
+                assert_eq!(dimensions.len(), 1, "{name}");
+                assert_eq!(dimensions[0]["Name"], "QueueName", "{name}");
+                let queue = referenced(&dimensions[0]["Value"]);
+                assert_eq!(
+                    kind_of(&queue).as_deref(),
+                    Some("AWS::SQS::Queue"),
+                    "{name}"
+                );
+                queue
+            }
+            "AWS/Lambda" => {
+                assert_eq!(dimensions.len(), 1, "{name}");
+                assert_eq!(dimensions[0]["Name"], "FunctionName", "{name}");
+                let function = referenced(&dimensions[0]["Value"]);
+                assert_eq!(
+                    kind_of(&function).as_deref(),
+                    Some("AWS::Serverless::Function"),
+                    "{name}"
+                );
+                function
+            }
+            "placeholder-sync" => {
+                assert!(
+                    dimensions.is_empty(),
+                    "{name}: the sync's metrics have none"
+                );
+                assert!(
+                    emitted.contains(metric),
+                    "{name}: the sync never writes {metric}"
+                );
+                String::new()
+            }
+            other => panic!("{name}: namespace {other}"),
+        };
+        watched.push((metric.to_owned(), target, p.clone()));
+    }
+    let find = |metric: &str, target: &str| {
+        watched
+            .iter()
+            .find(|(m, t, _)| m == metric && t == target)
+            .map(|(_, _, p)| p.clone())
+            .unwrap_or_else(|| panic!("no alarm on {metric} of {target:?}"))
+    };
+    for queue in ["ChangeDeadLetterQueue", "CaptureFailureQueue"] {
+        let p = find("ApproximateNumberOfMessagesVisible", queue);
+        assert_eq!(
+            p["Threshold"].as_f64(),
+            Some(1.0),
+            "{queue}: one message is one too many"
+        );
+    }
+    let age = find("IteratorAge", "CaptureFunction");
+    assert_eq!(
+        age["Threshold"].as_f64(),
+        Some(300_000.0),
+        "5 minutes, in ms"
+    );
+    for (function, _) in resources_of(&t, "AWS::Serverless::Function") {
+        find("Errors", function);
+    }
+    let duration = find("Duration", "SyncFunction");
+    let timeout = t["Resources"]["SyncFunction"]["Properties"]["Timeout"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(duration["Threshold"].as_f64(), Some(0.8 * timeout * 1000.0));
+    let unavailable = find("RemoteUnavailable", "");
+    assert_eq!(
+        unavailable["Period"].as_u64().unwrap()
+            * unavailable["EvaluationPeriods"].as_u64().unwrap(),
+        900,
+        "every run unavailable for 15 minutes"
+    );
+    assert_eq!(unavailable["Statistic"], "Minimum", "every run, not one");
+    find("Parked", "");
+    find("BackingOff", "");
+}
+
+/// Every function's logs go to a log group the template declares, kept as long as the
+/// `LogRetentionDays` parameter says (30 days by default), not for ever.
+#[test]
+fn every_function_logs_to_a_group_with_a_retention() {
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["LogRetentionDays"]["Default"].as_u64(),
+        Some(30)
+    );
+    let groups: Vec<String> = resources_of(&t, "AWS::Logs::LogGroup")
+        .into_iter()
+        .map(|(name, g)| {
+            assert_eq!(
+                referenced(&g["Properties"]["RetentionInDays"]),
+                "LogRetentionDays",
+                "{name}"
+            );
+            match &g["Properties"]["LogGroupName"] {
+                Value::Tagged(tag) => tag.value.as_str().unwrap().to_owned(),
+                _ => String::new(),
+            }
+        })
+        .collect();
+    for (function, _) in resources_of(&t, "AWS::Serverless::Function") {
+        let name = format!("/aws/lambda/${{{function}}}");
+        assert!(groups.contains(&name), "{function} has no log group {name}");
+    }
+}
+
+/// No secret sits in an environment variable or a parameter: the functions get the ARNs of
+/// Secrets Manager secrets the stack makes itself.
+#[test]
+fn no_secret_is_in_the_environment_or_a_parameter() {
+    let t = template();
+    for (name, p) in t["Parameters"].as_mapping().unwrap() {
+        assert!(
+            p["NoEcho"].is_null(),
+            "{name:?}: a parameter that needs NoEcho holds a secret"
+        );
+    }
+    for (function, f) in resources_of(&t, "AWS::Serverless::Function") {
+        for (var, value) in f["Properties"]["Environment"]["Variables"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            let var = var.as_str().unwrap();
+            assert!(
+                !["JWT_SECRET", "AUTH_USERS"].contains(&var),
+                "{function}: {var} in its environment"
+            );
+            if var.ends_with("_SECRET_ARN") {
+                let secret = referenced(value);
+                assert_eq!(
+                    t["Resources"][&secret]["Type"], "AWS::SecretsManager::Secret",
+                    "{function}: {var}"
+                );
+            }
+        }
+    }
+    let key = &t["Resources"]["TokenSigningKey"]["Properties"]["GenerateSecretString"];
+    assert!(
+        key["PasswordLength"].as_u64().unwrap() >= 32,
+        "a generated key of 32 bytes or more"
+    );
+}

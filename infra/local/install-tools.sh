@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 tools="$root/.tools"
-stamp="$tools/.installed-v2"
+stamp="$tools/.installed-v3"
 [ -f "$stamp" ] && exit 0
 
 mkdir -p "$tools"
@@ -20,6 +20,13 @@ fi
   'cfn-lint==1.58.0' \
   'aws-sam-cli==1.170.0' \
   'schemathesis==4.32.5'
+
+# The scanners of the template (checkov) and its IAM policies (parliament), in a venv of their
+# own: checkov pins dependencies that the stack's tools need at other versions.
+if [ ! -x "$tools/scanners/bin/python" ]; then
+  python3 -m venv "$tools/scanners"
+fi
+"$tools/scanners/bin/pip" install --quiet 'checkov==3.3.30' 'parliament==1.6.4'
 
 mkdir -p "$tools/node"
 npm install --silent --no-audit --no-fund --prefix "$tools/node" 'json-server@0.17.4' >/dev/null

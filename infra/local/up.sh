@@ -47,14 +47,18 @@ fi
 [ -f "$STATE_DIR/remote-db.json" ] || cp "$root/fixtures/jsonplaceholder.json" "$STATE_DIR/remote-db.json"
 start_remote
 
-# Secrets of the local stack only: a random JWT secret and the demo user's argon2 hash,
-# made once and kept in the state directory.
+# Secrets of the local stack only: a random token signing key and the demo user's argon2
+# hash, made once and kept in the state directory, and put into the emulator's Secrets
+# Manager as the template's secrets are on AWS: the functions read them from there, and their
+# environment holds only the secrets' ARNs.
 [ -f "$STATE_DIR/jwt-secret" ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' >"$STATE_DIR/jwt-secret"
 if [ ! -f "$STATE_DIR/auth-users.json" ] || [ "$(cat "$STATE_DIR/auth-user" 2>/dev/null)" != "$DEMO_USER:$DEMO_PASSWORD" ]; then
   hash=$(printf '%s' "$DEMO_PASSWORD" | "$local_stack" hash-password)
   printf '{"%s":"%s"}' "$DEMO_USER" "$hash" >"$STATE_DIR/auth-users.json"
   printf '%s' "$DEMO_USER:$DEMO_PASSWORD" >"$STATE_DIR/auth-user"
 fi
+"$local_stack" secrets "$STATE_DIR/jwt-secret" "$STATE_DIR/auth-users.json" >"$STATE_DIR/secrets.env" \
+  || fail "could not create the secrets"
 cat >"$STATE_DIR/functions.env" <<ENV
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 AWS_REGION=$AWS_REGION
@@ -71,8 +75,7 @@ ${SYNC_BACKOFF_SECONDS:+SYNC_BACKOFF_SECONDS=$SYNC_BACKOFF_SECONDS}
 ${SYNC_MAX_ATTEMPTS:+SYNC_MAX_ATTEMPTS=$SYNC_MAX_ATTEMPTS}
 ${REMOTE_TIMEOUT_MS:+REMOTE_TIMEOUT_MS=$REMOTE_TIMEOUT_MS}
 $(cat "$STATE_DIR/queues.env")
-JWT_SECRET=$(cat "$STATE_DIR/jwt-secret")
-AUTH_USERS='$(cat "$STATE_DIR/auth-users.json")'
+$(cat "$STATE_DIR/secrets.env")
 RUST_LOG=${RUST_LOG:-info}
 ${PS_AWS_AUDIT_DIR:+PS_AWS_AUDIT_DIR=$PS_AWS_AUDIT_DIR}
 ENV

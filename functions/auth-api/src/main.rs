@@ -4,8 +4,8 @@ use auth_api::{AuthApi, handle};
 async fn main() -> Result<(), lambda_http::Error> {
     ps_http::telemetry::init();
     let api = AuthApi {
-        users: ps_http::auth::UserDirectory::from_env()?,
-        keys: ps_http::auth::TokenKeys::from_env()?,
+        users: ps_http::auth::UserDirectory::from_env().await?,
+        keys: ps_http::auth::TokenKeys::from_env().await?,
     };
     ps_http::run(|req| handle(req, &api)).await
 }

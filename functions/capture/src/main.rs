@@ -7,7 +7,17 @@ async fn main() -> Result<(), Error> {
     let queue = ps_queue::SqsQueue::from_env().await?;
     let queue = &queue;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        Ok::<_, Error>(capture::handle(event.payload, queue).await)
+        let response = capture::handle(event.payload, queue).await;
+        if !response.batch_item_failures.is_empty() {
+            // The stream retries from the first failed record; after its retries the batch
+            // goes to the on-failure queue (which has an alarm of its own).
+            ps_http::telemetry::put_metrics(&[(
+                "CaptureFailures",
+                1.0,
+                ps_http::telemetry::Unit::Count,
+            )]);
+        }
+        Ok::<_, Error>(response)
     }))
     .await
 }

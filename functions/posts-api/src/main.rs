@@ -5,7 +5,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     ps_http::telemetry::init();
     let api = PostsApi {
         store: ps_store::connect_from_env().await?,
-        keys: ps_http::auth::TokenKeys::from_env()?,
+        keys: ps_http::auth::TokenKeys::from_env().await?,
     };
     ps_http::run(|req| handle(req, &api)).await
 }

@@ -23,7 +23,16 @@ pub async fn handle(req: Request, api: &SyncApi) -> Response<Body> {
 async fn route(req: Request, api: &SyncApi) -> Result<Response<Body>, ApiError> {
     let route = route_key(&req);
     match route.as_str() {
-        "GET /sync/status" => status(&api.deps).await,
+        "GET /sync/status" => {
+            // Counts and health are public; what the remote answered, entity by entity, is
+            // not (it can echo the data): a caller who sends a token must send a good one.
+            let detailed =
+                match ps_http::request::header(&req, lambda_http::http::header::AUTHORIZATION) {
+                    None => false,
+                    Some(_) => api.keys.authorize(&req).map(|_| true)?,
+                };
+            status(&api.deps, detailed).await
+        }
         "POST /sync/run" => match api.keys.authorize(&req) {
             Ok(_) => run(&api.deps).await,
             Err(e) => Err(e),
@@ -86,13 +95,22 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::Service(ServiceError::Unavailable(e.to_string()))
 }
 
-async fn status(deps: &SyncDeps) -> Result<Response<Body>, ApiError> {
+async fn status(deps: &SyncDeps, detailed: bool) -> Result<Response<Body>, ApiError> {
     let queue = deps.queue.counts().await.map_err(unavailable)?;
     let entities = deps.store.state_summary().await.map_err(unavailable)?;
-    let last_run = deps.store.last_report().await.map_err(unavailable)?;
+    let mut last_run = deps.store.last_report().await.map_err(unavailable)?;
+    let mut entities = serde_json::to_value(entities).unwrap_or_default();
+    if !detailed {
+        if let Some(e) = entities.as_object_mut() {
+            e.remove("problems");
+        }
+        if let Some(run) = last_run.as_mut().and_then(|r| r.as_object_mut()) {
+            run.remove("failures");
+        }
+    }
     Ok(response::json(
         StatusCode::OK,
-        &json!({ "queue": queue, "entities": entities, "lastRun": last_run }),
+        &json!({ "queue": queue, "entities": entities, "lastRun": last_run, "detailed": detailed }),
     ))
 }
 

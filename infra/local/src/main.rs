@@ -12,7 +12,13 @@
 //!   keeping its positions in `PUMP_CHECKPOINT_FILE` (if set) so a restart goes on from there.
 //! - `scheduler`: invokes `sync` every `SYNC_INTERVAL` seconds (default 30).
 //! - `hash-password`: reads a password from stdin and prints its argon2 PHC string, for
-//!   `AUTH_USERS`.
+//!   the users' secret.
+//! - `user-add NAME`: reads a password from stdin and adds NAME with its hash to the users'
+//!   secret that `AUTH_USERS_SECRET_ARN` names.
+//! - `secrets TOKEN_KEY_FILE USERS_FILE`: sets the token signing key and the users (a JSON
+//!   object of name to hash) as Secrets Manager secrets on the emulator, as the template's
+//!   `TokenSigningKey` and `AuthUsersSecret`, and prints their ARNs as `JWT_SECRET_ARN=` and
+//!   `AUTH_USERS_SECRET_ARN=` lines for the functions' environment.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -40,6 +46,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let cors = local_stack::cors::Cors::from_template_env(&template)?;
             let invoke = var("LAMBDA_INVOKE_URL", "http://127.0.0.1:9000");
             local_stack::gateway::serve(listen, routes, cors, invoke).await?;
+        }
+        "secrets" => {
+            let files: Vec<String> = std::env::args().skip(2).collect();
+            let [key_file, users_file] = files.as_slice() else {
+                return Err(LocalError::Config(
+                    "usage: local-stack secrets TOKEN_KEY_FILE USERS_FILE".into(),
+                )
+                .into());
+            };
+            let client = ps_aws::secrets::client(&ps_aws::config_from_env().await, None);
+            let prefix = var("QUEUE_PREFIX", "placeholder-sync-");
+            for (var_name, name, file) in [
+                ("JWT_SECRET_ARN", "token-key", key_file),
+                ("AUTH_USERS_SECRET_ARN", "auth-users", users_file),
+            ] {
+                let value = std::fs::read_to_string(file)?;
+                let arn =
+                    ps_aws::secrets::put(&client, &format!("{prefix}{name}"), value.trim()).await?;
+                println!("{var_name}={arn}");
+            }
+        }
+        "user-add" => {
+            // Adds (or changes) a user in the users' secret AUTH_USERS_SECRET_ARN names, on
+            // the emulator or, with AWS credentials and no AWS_ENDPOINT_URL, on AWS.
+            let name = std::env::args()
+                .nth(2)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| {
+                    LocalError::Config("usage: local-stack user-add NAME < password".into())
+                })?;
+            let arn = std::env::var("AUTH_USERS_SECRET_ARN")
+                .map_err(|_| LocalError::Config("AUTH_USERS_SECRET_ARN is not set".into()))?;
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.len() < 12 {
+                return Err(
+                    LocalError::Config("a password of 12 characters or more".into()).into(),
+                );
+            }
+            let client = ps_aws::secrets::client(&ps_aws::config_from_env().await, None);
+            let current = ps_aws::secrets::read(&client, &arn).await?.current;
+            let mut users: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&current)?;
+            users.insert(name.clone(), ps_http::auth::hash_password(password).into());
+            ps_aws::secrets::set(&client, &arn, &serde_json::Value::Object(users).to_string())
+                .await?;
+            println!("{name} can log in (functions started before now still know the old list)");
         }
         "init" => {
             // Prints the queue URLs as KEY=VALUE lines for the functions' environment.

@@ -248,8 +248,15 @@ fn item_key(table: &str, key: &HashMap<String, AttributeValue>) -> (String, Stri
 /// queue URL into the name it is recorded under.
 pub fn inspect(input: &Input, name: &dyn Fn(&str) -> String) -> Inspection {
     let mut out = Inspection::default();
-    if inspect_dynamodb(input, name, &mut out) || inspect_sqs(input, name, &mut out) {
-        return out;
+    if !inspect_dynamodb(input, name, &mut out) && !inspect_sqs(input, name, &mut out) {
+        use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueInput;
+        if let Some(i) = input.downcast_ref::<GetSecretValueInput>() {
+            out.need(
+                "secretsmanager:GetSecretValue",
+                name(i.secret_id().unwrap_or_default()),
+                String::new(),
+            );
+        }
     }
     out
 }

@@ -3,6 +3,7 @@
 //! each with the [`Audit`] installed when `PS_AWS_AUDIT_DIR` asks for it.
 
 pub mod audit;
+pub mod secrets;
 
 pub use audit::{Audit, Inspection, Need, Recorded, inspect};
 

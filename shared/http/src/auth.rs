@@ -20,14 +20,10 @@ pub const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0} is not set")]
-    Missing(&'static str),
     #[error("{name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
-}
-
-fn env(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name).map_err(|_| ConfigError::Missing(name))
+    #[error(transparent)]
+    Secret(#[from] ps_aws::secrets::SecretError),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -38,11 +34,14 @@ pub struct Claims {
     pub exp: u64,
 }
 
-/// The shared HS256 secret, which both signs (auth-api) and verifies (the write routes).
+/// The shared HS256 secret, which both signs (auth-api) and verifies (the write routes); and
+/// the one before the last rotation, which still verifies, so that a rotation logs nobody
+/// out: a token signed before it stays good until it expires.
 #[derive(Clone)]
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    previous: Option<DecodingKey>,
     ttl: Duration,
 }
 
@@ -72,12 +71,34 @@ impl TokenKeys {
         Ok(TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            previous: None,
             ttl,
         })
     }
 
-    /// `JWT_SECRET` (required) and `TOKEN_TTL_SECONDS` (default 900).
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// Keys from a secret's versions: the current one signs, both verify. A previous value
+    /// too short to be a key is not accepted.
+    pub fn from_versions(
+        versions: &ps_aws::secrets::SecretVersions,
+        ttl: Duration,
+    ) -> Result<Self, ConfigError> {
+        let mut keys = TokenKeys::new(versions.current.as_bytes(), ttl)?;
+        keys.previous = versions
+            .previous
+            .as_deref()
+            .filter(|p| p.len() >= MIN_SECRET_BYTES)
+            .map(|p| DecodingKey::from_secret(p.as_bytes()));
+        Ok(keys)
+    }
+
+    /// The key in the Secrets Manager secret `JWT_SECRET_ARN` names (current and previous),
+    /// and `TOKEN_TTL_SECONDS` (default 900).
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let versions = ps_aws::secrets::read_from_env("JWT_SECRET_ARN").await?;
+        TokenKeys::from_versions(&versions, Self::ttl_from_env()?)
+    }
+
+    fn ttl_from_env() -> Result<Duration, ConfigError> {
         let ttl = match std::env::var("TOKEN_TTL_SECONDS") {
             Ok(raw) => raw
                 .parse::<u64>()
@@ -89,7 +110,7 @@ impl TokenKeys {
                 })?,
             Err(_) => 900,
         };
-        TokenKeys::new(env("JWT_SECRET")?.as_bytes(), Duration::from_secs(ttl))
+        Ok(Duration::from_secs(ttl))
     }
 
     pub fn ttl(&self) -> Duration {
@@ -117,7 +138,18 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let decoded = match (
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation),
+            &self.previous,
+        ) {
+            (Err(e), Some(previous))
+                if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature =>
+            {
+                jsonwebtoken::decode::<Claims>(token, previous, &validation)
+            }
+            (decoded, _) => decoded,
+        };
+        decoded
             .map(|data| data.claims)
             .map_err(|e| ApiError::InvalidToken(format!("invalid bearer token: {e}")))
     }
@@ -159,11 +191,18 @@ impl UserDirectory {
         Ok(UserDirectory { users })
     }
 
-    /// `AUTH_USERS`: a JSON object `{"username": "$argon2id$..."}`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let raw = env("AUTH_USERS")?;
+    /// The users in the Secrets Manager secret `AUTH_USERS_SECRET_ARN` names: a JSON object
+    /// `{"username": "$argon2id$..."}`.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let raw = ps_aws::secrets::read_from_env("AUTH_USERS_SECRET_ARN")
+            .await?
+            .current;
+        Self::from_json(&raw)
+    }
+
+    pub fn from_json(raw: &str) -> Result<Self, ConfigError> {
         let users: HashMap<String, String> =
-            serde_json::from_str(&raw).map_err(|e| ConfigError::Invalid {
+            serde_json::from_str(raw).map_err(|e| ConfigError::Invalid {
                 name: "AUTH_USERS",
                 reason: format!("must be a JSON object of username to argon2 hash: {e}"),
             })?;
@@ -198,6 +237,46 @@ pub fn hash_password(password: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ps_aws::secrets::SecretVersions;
+
+    /// After a rotation the new key signs, and a token signed with the old one still
+    /// verifies until it expires; a key from neither version is refused.
+    #[test]
+    fn a_rotation_keeps_tokens_of_the_previous_key_good() {
+        let (old, new) = ("o".repeat(40), "n".repeat(40));
+        let ttl = Duration::from_secs(900);
+        let before = TokenKeys::from_versions(
+            &SecretVersions {
+                current: old.clone(),
+                previous: None,
+            },
+            ttl,
+        )
+        .unwrap();
+        let after = TokenKeys::from_versions(
+            &SecretVersions {
+                current: new.clone(),
+                previous: Some(old),
+            },
+            ttl,
+        )
+        .unwrap();
+        let issued_before = before.issue("alice").unwrap();
+        assert_eq!(after.verify(&issued_before).unwrap().sub, "alice");
+        let issued_after = after.issue("bob").unwrap();
+        assert!(
+            before.verify(&issued_after).is_err(),
+            "the old key does not know the new"
+        );
+        let stranger = TokenKeys::new(&[7u8; 40], ttl)
+            .unwrap()
+            .issue("eve")
+            .unwrap();
+        assert!(after.verify(&stranger).is_err());
+        // An expired token of the previous key is refused like any other.
+        let stale = before.issue_at("alice", now() - 2 * 900).unwrap();
+        assert!(after.verify(&stale).is_err());
+    }
 
     fn keys() -> TokenKeys {
         TokenKeys::new(&[7u8; 32], Duration::from_secs(60)).unwrap()

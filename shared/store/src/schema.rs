@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::DynamoError;
 use crate::items::{BY_ENTITY_INDEX, BY_PARENT_INDEX};
-use crate::sync_state::{PENDING_ATTRIBUTE, PENDING_INDEX};
+use crate::sync_state::{PENDING_ATTRIBUTE, PENDING_INDEX, PROBLEM_ATTRIBUTE, PROBLEM_INDEX};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
@@ -96,8 +96,10 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Dy
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attribute("pk", ScalarAttributeType::S)?)
         .attribute_definitions(attribute(PENDING_ATTRIBUTE, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(PROBLEM_ATTRIBUTE, ScalarAttributeType::S)?)
         .key_schema(key("pk", KeyType::Hash)?)
         .global_secondary_indexes(index(PENDING_INDEX, PENDING_ATTRIBUTE, "pk")?)
+        .global_secondary_indexes(index(PROBLEM_INDEX, PROBLEM_ATTRIBUTE, "pk")?)
         .send()
         .await;
     ignore_existing(meta)?;

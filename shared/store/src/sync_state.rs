@@ -23,6 +23,15 @@ use crate::dynamo::{DynamoStore, is_condition_failure, n, pk, s};
 pub const PENDING_INDEX: &str = "byPending";
 pub const PENDING_ATTRIBUTE: &str = "pendingFlag";
 const PENDING_VALUE: &str = "pending";
+/// A sparse index of the states in trouble (failed, parked or waiting): the status lists
+/// them without reading every state.
+pub const PROBLEM_INDEX: &str = "byProblem";
+pub const PROBLEM_ATTRIBUTE: &str = "problemFlag";
+const PROBLEM_VALUE: &str = "problem";
+/// Pending states the status counts at most; past that it says there are more.
+pub const PENDING_COUNTED_MAX: u64 = 10_000;
+/// Problems the status lists (all are counted).
+pub const PROBLEMS_LISTED_MAX: usize = 100;
 const LEASE_KEY: &str = "lease#sync";
 const REPORT_KEY: &str = "report#last";
 /// DynamoDB's limit on the keys of one BatchGetItem call.
@@ -43,6 +52,12 @@ struct StateItem {
     /// Present only while a change is pending: the key of [`PENDING_INDEX`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending_flag: Option<String>,
+    /// Present only while the entity is failed or waiting: the key of [`PROBLEM_INDEX`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    problem_flag: Option<String>,
+    /// When this was written (Unix seconds): for a parked change, when it was parked.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    recorded_at: u64,
     state: SyncState,
     /// Bumped by every write of the sync, each conditional on the one it read (absent:
     /// never written by the sync, e.g. imported).
@@ -65,6 +80,9 @@ impl StateItem {
             id: key.id,
             status: state.status,
             pending_flag: state.pending.as_ref().map(|_| PENDING_VALUE.to_owned()),
+            problem_flag: matches!(state.status, SyncStatus::Failed | SyncStatus::Waiting)
+                .then(|| PROBLEM_VALUE.to_owned()),
+            recorded_at: now_secs(),
             state: state.clone(),
             rev: 0,
             epoch: 0,
@@ -79,24 +97,39 @@ fn now_secs() -> u64 {
         .unwrap_or_default()
 }
 
-/// A failed or waiting entity and why.
+/// A failed (parked included) or waiting entity, why, and since when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailedEntity {
     pub entity: EntityKind,
     pub id: u64,
     pub status: SyncStatus,
+    pub parked: bool,
     pub last_error: Option<String>,
+    /// When the sync recorded this (Unix seconds): for a parked change, when it was parked.
+    pub since: u64,
 }
 
+/// The entities' side of `GET /sync/status`, read from the list counters and the two sparse
+/// indexes, never by scanning: its cost follows the pending and failing entities, not the
+/// size of the copy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StateSummary {
-    pub synced: u64,
+    /// Posts and comments in the master copy; every one neither pending, failed nor waiting
+    /// is in line with the remote.
+    pub local: u64,
+    /// Entities with a change not yet on the remote (counted up to [`PENDING_COUNTED_MAX`]).
     pub pending: u64,
+    /// More are pending than were counted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pending_more: bool,
     pub failed: u64,
+    /// Of the failed, those parked in the dead-letter queue.
+    pub parked: u64,
     pub waiting: u64,
-    /// The failed and waiting entities (at most 100), with their last errors.
+    /// The failed and waiting entities (at most [`PROBLEMS_LISTED_MAX`]), with their last
+    /// errors: what the remote answered, shown only to callers with a token.
     pub problems: Vec<FailedEntity>,
 }
 
@@ -119,38 +152,73 @@ impl DynamoStore {
         self.batch_write(&self.tables().meta, requests).await
     }
 
-    /// Counts of entities by sync status, and the ones in trouble. Scans the meta table:
-    /// an operator's query, not a hot path.
+    /// Counts of entities by sync status, and the ones in trouble (see [`StateSummary`]).
     pub async fn state_summary(&self) -> Result<StateSummary, DynamoError> {
-        let mut summary = StateSummary::default();
+        let mut summary = StateSummary {
+            local: self.count_of("post").await? + self.count_of("comment").await?,
+            ..StateSummary::default()
+        };
+        // Pending: counted through the index's keys, a page at a time, up to a bound.
         let mut start = None;
         loop {
             let out = self
                 .client()
-                .scan()
+                .query()
                 .table_name(&self.tables().meta)
-                .filter_expression("begins_with(pk, :prefix)")
-                .expression_attribute_values(":prefix", s("sync#"))
+                .index_name(PENDING_INDEX)
+                .key_condition_expression("#flag = :v")
+                .expression_attribute_names("#flag", PENDING_ATTRIBUTE)
+                .expression_attribute_values(":v", s(PENDING_VALUE))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(DynamoError::sdk)?;
+            summary.pending += out.count.max(0) as u64;
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() && summary.pending < PENDING_COUNTED_MAX => {
+                    start = Some(k)
+                }
+                Some(k) if !k.is_empty() => {
+                    summary.pending_more = true;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        // Problems: every one read (they are few, or something is badly wrong).
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(&self.tables().meta)
+                .index_name(PROBLEM_INDEX)
+                .key_condition_expression("#flag = :v")
+                .expression_attribute_names("#flag", PROBLEM_ATTRIBUTE)
+                .expression_attribute_values(":v", s(PROBLEM_VALUE))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(DynamoError::sdk)?;
             for item in out.items.unwrap_or_default() {
                 let item: StateItem = serde_dynamo::from_item(item)?;
+                // The index may lag a write that ended the problem.
+                let parked = item.state.pending.is_none() && item.status == SyncStatus::Failed;
                 match item.status {
-                    SyncStatus::Synced => summary.synced += 1,
-                    SyncStatus::Pending => summary.pending += 1,
                     SyncStatus::Failed => summary.failed += 1,
                     SyncStatus::Waiting => summary.waiting += 1,
+                    SyncStatus::Synced | SyncStatus::Pending => continue,
                 }
-                if matches!(item.status, SyncStatus::Failed | SyncStatus::Waiting)
-                    && summary.problems.len() < 100
-                {
+                summary.parked += u64::from(parked);
+                if summary.problems.len() < PROBLEMS_LISTED_MAX {
                     summary.problems.push(FailedEntity {
                         entity: item.entity_kind,
                         id: item.id,
                         status: item.status,
+                        parked,
                         last_error: item.state.last_error,
+                        since: item.recorded_at,
                     });
                 }
             }

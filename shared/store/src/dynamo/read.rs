@@ -75,7 +75,7 @@ impl DynamoStore {
         }
     }
 
-    async fn count_of(&self, partition: &str) -> Result<u64, DynamoError> {
+    pub(crate) async fn count_of(&self, partition: &str) -> Result<u64, DynamoError> {
         let out = self
             .client
             .get_item()
