@@ -6,15 +6,34 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// The API's and the remote's base URLs, as `tests/smoke.sh` passes them.
+fn stack() -> (String, String) {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through tests/smoke.sh"))
+    };
+    (var("SMOKE_API_URL"), var("SMOKE_REMOTE_URL"))
+}
+
+/// The demo user's bearer token.
+async fn login(http: &reqwest::Client, base: &str) -> String {
+    let login: Value = http
+        .post(format!("{base}/auth/token"))
+        .json(&json!({"username": "demo", "password": "demo-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["access_token"].as_str().expect("a token").to_owned()
+}
+
 #[tokio::test]
 #[ignore = "needs a running stack: run through tests/smoke.sh (make smoke)"]
 async fn the_api_works_through_the_gateway_and_cargo_lambda_watch() {
-    let base = std::env::var("SMOKE_API_URL").expect("SMOKE_API_URL: run through tests/smoke.sh");
+    let (base, remote) = stack();
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{base}{path}");
-
-    let remote =
-        std::env::var("SMOKE_REMOTE_URL").expect("SMOKE_REMOTE_URL: run through tests/smoke.sh");
     let list = http.get(url("/posts")).send().await.unwrap();
     assert_eq!(list.status(), StatusCode::OK);
     let before: Vec<Value> = list.json().await.unwrap();
@@ -27,16 +46,7 @@ async fn the_api_works_through_the_gateway_and_cargo_lambda_watch() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    let login: Value = http
-        .post(url("/auth/token"))
-        .json(&json!({"username": "demo", "password": "demo-password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().expect("a token").to_owned();
+    let token = login(&http, &base).await;
 
     let unauthorised = http
         .post(url("/posts"))
@@ -292,21 +302,10 @@ async fn the_api_works_through_the_gateway_and_cargo_lambda_watch() {
 #[tokio::test]
 #[ignore = "needs a running stack: run through tests/smoke.sh (make smoke)"]
 async fn a_refused_change_is_parked_shown_and_redriven() {
-    let base = std::env::var("SMOKE_API_URL").expect("SMOKE_API_URL: run through tests/smoke.sh");
-    let remote =
-        std::env::var("SMOKE_REMOTE_URL").expect("SMOKE_REMOTE_URL: run through tests/smoke.sh");
+    let (base, remote) = stack();
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{base}{path}");
-    let login: Value = http
-        .post(url("/auth/token"))
-        .json(&json!({"username": "demo", "password": "demo-password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = login(&http, &base).await;
     // Runs the sync until `done` holds of the status.
     let sync_until = |what: &'static str, done: Box<dyn Fn(&Value) -> bool>| {
         let (http, token, url) = (http.clone(), token.clone(), url);

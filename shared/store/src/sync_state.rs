@@ -162,18 +162,8 @@ impl DynamoStore {
         let mut start = None;
         loop {
             let out = self
-                .client()
-                .query()
-                .table_name(&self.tables().meta)
-                .index_name(PENDING_INDEX)
-                .key_condition_expression("#flag = :v")
-                .expression_attribute_names("#flag", PENDING_ATTRIBUTE)
-                .expression_attribute_values(":v", s(PENDING_VALUE))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(DynamoError::sdk)?;
+                .flagged_page(PENDING_INDEX, PENDING_ATTRIBUTE, PENDING_VALUE, true, start)
+                .await?;
             summary.pending += out.count.max(0) as u64;
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() && summary.pending < PENDING_COUNTED_MAX => {
@@ -190,17 +180,14 @@ impl DynamoStore {
         let mut start = None;
         loop {
             let out = self
-                .client()
-                .query()
-                .table_name(&self.tables().meta)
-                .index_name(PROBLEM_INDEX)
-                .key_condition_expression("#flag = :v")
-                .expression_attribute_names("#flag", PROBLEM_ATTRIBUTE)
-                .expression_attribute_values(":v", s(PROBLEM_VALUE))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(DynamoError::sdk)?;
+                .flagged_page(
+                    PROBLEM_INDEX,
+                    PROBLEM_ATTRIBUTE,
+                    PROBLEM_VALUE,
+                    false,
+                    start,
+                )
+                .await?;
             for item in out.items.unwrap_or_default() {
                 let item: StateItem = serde_dynamo::from_item(item)?;
                 // The index may lag a write that ended the problem.
@@ -229,6 +216,30 @@ impl DynamoStore {
         }
         summary.problems.sort_by_key(|p| (p.entity, p.id));
         Ok(summary)
+    }
+
+    /// One page of a sparse index's items (or only their count): those whose `attribute`
+    /// holds `value`, from `start`.
+    async fn flagged_page(
+        &self,
+        index: &str,
+        attribute: &str,
+        value: &str,
+        count_only: bool,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, DynamoError> {
+        self.client()
+            .query()
+            .table_name(&self.tables().meta)
+            .index_name(index)
+            .key_condition_expression("#flag = :v")
+            .expression_attribute_names("#flag", attribute)
+            .expression_attribute_values(":v", s(value))
+            .set_select(count_only.then_some(aws_sdk_dynamodb::types::Select::Count))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(DynamoError::sdk)
     }
 
     pub async fn save_report(&self, report: &serde_json::Value) -> Result<(), DynamoError> {
