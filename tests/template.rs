@@ -457,3 +457,93 @@ fn no_secret_is_in_the_environment_or_a_parameter() {
         "a generated key of 32 bytes or more"
     );
 }
+
+/// Lambda event filtering as AWS documents it, enough for the stream mapping's patterns: a
+/// pattern is an object whose leaves are arrays of values or of operator objects (`prefix`,
+/// `suffix`, `anything-but`, `exists`, `equals-ignore-case`); a leaf matches when the field
+/// matches any entry. Panics on anything else: a pattern AWS would refuse fails the test.
+fn filter_matches(pattern: &serde_json::Value, event: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    let object = pattern.as_object().expect("a pattern is a JSON object");
+    object.iter().all(|(key, rule)| {
+        let field = event.get(key);
+        match rule {
+            J::Object(_) => field.is_some_and(|f| f.is_object() && filter_matches(rule, f)),
+            J::Array(entries) => {
+                assert!(!entries.is_empty(), "{key}: an empty match list");
+                entries.iter().any(|entry| match entry {
+                    J::Object(op) => {
+                        assert_eq!(op.len(), 1, "{key}: one operator per entry: {entry}");
+                        let (name, arg) = op.iter().next().unwrap();
+                        let text = field.and_then(J::as_str);
+                        match name.as_str() {
+                            "prefix" => text.is_some_and(|t| t.starts_with(arg.as_str().unwrap())),
+                            "suffix" => text.is_some_and(|t| t.ends_with(arg.as_str().unwrap())),
+                            "equals-ignore-case" => {
+                                text.is_some_and(|t| t.eq_ignore_ascii_case(arg.as_str().unwrap()))
+                            }
+                            "exists" => field.is_some() == arg.as_bool().unwrap(),
+                            "anything-but" => {
+                                let excluded = arg.as_array().expect("anything-but takes a list");
+                                field.is_some_and(|f| !excluded.contains(f))
+                            }
+                            other => panic!("{key}: operator {other} is not one this check knows"),
+                        }
+                    }
+                    J::Array(_) => panic!("{key}: nested lists are not a filter"),
+                    value => field == Some(value),
+                })
+            }
+            other => panic!("{key}: a leaf must be a list of values, not {other}"),
+        }
+    })
+}
+
+/// The stream mapping's filter is valid event-filtering syntax, within AWS's limits, and
+/// drops exactly what capture need not see: imports (an INSERT at version 0) and the list
+/// counters beside the records, never a change to sync.
+#[test]
+fn the_stream_filter_keeps_every_change_to_sync_and_drops_imports_and_counters() {
+    let t = template();
+    let mapping =
+        &t["Resources"]["CaptureFunction"]["Properties"]["Events"]["EntitiesStream"]["Properties"];
+    let patterns: Vec<serde_json::Value> = mapping["FilterCriteria"]["Filters"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let text = f["Pattern"].as_str().unwrap();
+            assert!(text.len() <= 4096, "a pattern is at most 4,096 characters");
+            serde_json::from_str(text).expect("a pattern is JSON")
+        })
+        .collect();
+    assert!(
+        patterns.len() <= 5,
+        "at most 5 filters per event source mapping"
+    );
+    let record = |event: &str, pk: &str, version: Option<u64>| {
+        let mut dynamodb = serde_json::json!({"Keys": {"pk": {"S": pk}}});
+        if let Some(v) = version {
+            dynamodb["NewImage"] =
+                serde_json::json!({"pk": {"S": pk}, "version": {"N": v.to_string()}});
+        }
+        serde_json::json!({"eventName": event, "eventSource": "aws:dynamodb", "dynamodb": dynamodb})
+    };
+    let kept = |r: &serde_json::Value| patterns.iter().any(|p| filter_matches(p, r));
+    for (event, pk, version, keep) in [
+        ("INSERT", "post#101", Some(1), true),
+        ("INSERT", "comment#501", Some(1), true),
+        ("INSERT", "post#7", Some(0), false),
+        ("INSERT", "comment#7", Some(0), false),
+        ("MODIFY", "post#7", Some(1), true),
+        ("MODIFY", "comment#7", Some(4), true),
+        ("REMOVE", "post#7", None, true),
+        ("REMOVE", "comment#7", None, true),
+        ("INSERT", "count#post", None, false),
+        ("MODIFY", "count#post#3", None, false),
+        ("REMOVE", "count#user#7", None, false),
+    ] {
+        let r = record(event, pk, version);
+        assert_eq!(kept(&r), keep, "{event} {pk} version {version:?}");
+    }
+}
