@@ -585,3 +585,62 @@ async fn state_writes_are_fenced_by_revision_and_lease_epoch() {
     );
     assert_eq!(store.load(&[key]).await.unwrap()[&key].revision, 2);
 }
+
+/// Two redrives at once move every parked change back exactly once between them: SQS hides
+/// a message one of them received from the other. One entity's redrive leaves the rest
+/// parked and visible at once; a redrive of nothing is a no-op.
+#[tokio::test]
+async fn two_redrives_at_once_move_each_parked_change_once() {
+    use ps_core::change::ChangeKind;
+    use ps_core::model::Post;
+    use ps_core::ports::{ChangeSink, ChangeSource};
+    let p = Pipeline::new("http://127.0.0.1:9").await;
+    let parked: Vec<ChangeEvent> = (1..=25u64)
+        .map(|id| ChangeEvent {
+            key: EntityKey::post(id),
+            change: ChangeKind::Modify,
+            post_id: id,
+            after: Some(EntityData::Post(Post {
+                user_id: 1,
+                id,
+                title: "refused".into(),
+                body: "b".into(),
+            })),
+            version: 2,
+            sequence: format!("{id:021}").parse().unwrap(),
+            event_id: format!("parked-{id}"),
+        })
+        .collect();
+    let failed = p.queue.dead_letters().send(&parked).await.unwrap();
+    assert!(failed.is_empty());
+
+    let one = p.queue.redrive(Some(EntityKey::post(7))).await.unwrap();
+    assert_eq!((one.redriven, one.left), (1, 24));
+    let (a, b) = tokio::join!(p.queue.redrive(None), p.queue.redrive(None));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.redriven + b.redriven, 24, "{a:?} {b:?}");
+
+    let mut back = Vec::new();
+    for _ in 0..20 {
+        let got = p.queue.receive(10).await.unwrap();
+        if got.is_empty() && back.len() >= 25 {
+            break;
+        }
+        p.queue
+            .delete(&got.iter().map(|c| c.receipt.clone()).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        back.extend(got.into_iter().map(|c| c.event.event_id));
+    }
+    back.sort();
+    let mut expected: Vec<String> = parked.iter().map(|e| e.event_id.clone()).collect();
+    expected.sort();
+    assert_eq!(
+        back, expected,
+        "each parked change back on the change queue once"
+    );
+    let counts = p.queue.counts().await.unwrap();
+    assert_eq!(counts.dead_lettered, 0, "{counts:?}");
+    let nothing = p.queue.redrive(None).await.unwrap();
+    assert_eq!((nothing.redriven, nothing.left), (0, 0));
+}
