@@ -239,24 +239,10 @@ async fn changes_beyond_one_receive_still_merge_into_one_call_per_entity() {
 /// (with the remote's answer and since when), and the rest are the list counters' total.
 #[tokio::test]
 async fn the_status_reads_its_figures_from_the_indexes_and_counters_not_a_scan() {
-    use ps_core::change::{ChangeEvent, ChangeKind, EntityData};
+    use ps_core::change::ChangeEvent;
     use ps_core::merge::{SyncState, SyncStatus};
-    use ps_core::model::Post;
     let store = placeholder_sync_tests::fresh_store().await;
-    let event = |id: u64| ChangeEvent {
-        key: EntityKey::post(id),
-        change: ChangeKind::Modify,
-        post_id: id,
-        after: Some(EntityData::Post(Post {
-            user_id: 1,
-            id,
-            title: "t".into(),
-            body: "b".into(),
-        })),
-        version: 1,
-        sequence: format!("{id:021}").parse().unwrap(),
-        event_id: format!("e{id}"),
-    };
+    let event = |id: u64| placeholder_sync_tests::sync::post_edit(id, &format!("e{id}"));
     let state = |status: SyncStatus, pending: Option<ChangeEvent>, error: Option<&str>| SyncState {
         status,
         pending,

@@ -591,25 +591,10 @@ async fn state_writes_are_fenced_by_revision_and_lease_epoch() {
 /// parked and visible at once; a redrive of nothing is a no-op.
 #[tokio::test]
 async fn two_redrives_at_once_move_each_parked_change_once() {
-    use ps_core::change::ChangeKind;
-    use ps_core::model::Post;
     use ps_core::ports::{ChangeSink, ChangeSource};
     let p = Pipeline::new("http://127.0.0.1:9").await;
     let parked: Vec<ChangeEvent> = (1..=25u64)
-        .map(|id| ChangeEvent {
-            key: EntityKey::post(id),
-            change: ChangeKind::Modify,
-            post_id: id,
-            after: Some(EntityData::Post(Post {
-                user_id: 1,
-                id,
-                title: "refused".into(),
-                body: "b".into(),
-            })),
-            version: 2,
-            sequence: format!("{id:021}").parse().unwrap(),
-            event_id: format!("parked-{id}"),
-        })
+        .map(|id| placeholder_sync_tests::sync::post_edit(id, &format!("parked-{id}")))
         .collect();
     let failed = p.queue.dead_letters().send(&parked).await.unwrap();
     assert!(failed.is_empty());

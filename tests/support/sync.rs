@@ -318,3 +318,24 @@ pub async fn remote_differences(api: &Api, remote_url: &str, foreign_posts: &[u6
     }
     differences
 }
+
+/// An edit of post `id` as capture would have queued it, at sequence `id`: for tests that put
+/// changes where the sync keeps them (a sync state's pending change, the dead-letter queue)
+/// without going through the API.
+pub fn post_edit(id: u64, event_id: &str) -> ps_core::change::ChangeEvent {
+    use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey};
+    ChangeEvent {
+        key: EntityKey::post(id),
+        change: ChangeKind::Modify,
+        post_id: id,
+        after: Some(EntityData::Post(ps_core::model::Post {
+            user_id: 1,
+            id,
+            title: "edited".into(),
+            body: "b".into(),
+        })),
+        version: 2,
+        sequence: format!("{id:021}").parse().expect("a sequence number"),
+        event_id: event_id.to_owned(),
+    }
+}
