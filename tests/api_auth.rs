@@ -140,3 +140,84 @@ async fn keys_and_users_come_from_secrets_and_a_rotation_logs_nobody_out() {
         "a missing secret is an error, not an empty key"
     );
 }
+
+async fn login_from(api: &Api, ip: &str, user: &str, password: &str) -> (u16, Option<u64>) {
+    let r = api
+        .request_from(
+            ip,
+            "POST",
+            "/auth/token",
+            &[("content-type", "application/json")],
+            Some(
+                json!({"username": user, "password": password})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        )
+        .await;
+    let retry_after = r.header("retry-after").and_then(|v| v.parse().ok());
+    if r.status == 429 {
+        assert!(
+            r.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("too many failed logins")
+        );
+    }
+    (r.status, retry_after)
+}
+
+/// Ten failed logins for one user name, from anywhere, lock that name for a while: the
+/// eleventh attempt is a 429 with `Retry-After` even with the right password, and the
+/// password is not checked. Other names are not affected.
+#[tokio::test]
+async fn a_user_name_is_locked_after_ten_failures_in_five_minutes() {
+    let api = Api::new().await;
+    for i in 1..=10 {
+        let (status, _) = login_from(&api, &format!("203.0.113.{i}"), USER, "wrong").await;
+        assert_eq!(status, 401, "failure {i} is an ordinary refusal");
+    }
+    let (status, retry_after) = login_from(&api, "203.0.113.50", USER, PASSWORD).await;
+    assert_eq!(status, 429);
+    let wait = retry_after.expect("Retry-After");
+    assert!((1..=600).contains(&wait), "{wait}");
+    let (status, _) = login_from(&api, "203.0.113.50", "someone-else", "wrong").await;
+    assert_eq!(
+        status, 401,
+        "another name from another address is not throttled"
+    );
+}
+
+/// Ten failures from one address, whatever the names, throttle that address; a user
+/// elsewhere logs in as usual.
+#[tokio::test]
+async fn an_address_is_throttled_after_ten_failures_and_others_are_not() {
+    let api = Api::new().await;
+    for i in 1..=10 {
+        let (status, _) = login_from(&api, "198.51.100.7", &format!("guess{i}"), "wrong").await;
+        assert_eq!(status, 401);
+    }
+    let (status, retry_after) = login_from(&api, "198.51.100.7", USER, PASSWORD).await;
+    assert_eq!((status, retry_after.is_some()), (429, true));
+    let (status, _) = login_from(&api, "198.51.100.8", USER, PASSWORD).await;
+    assert_eq!(status, 200, "the user from elsewhere is not locked out");
+}
+
+/// A successful login clears its name's count: nine failures, a success, nine more, and the
+/// right password still works.
+#[tokio::test]
+async fn a_successful_login_clears_the_names_failures() {
+    let api = Api::new().await;
+    for round in 0..2 {
+        for i in 1..=9 {
+            let ip = format!("192.0.2.{}", round * 10 + i);
+            assert_eq!(login_from(&api, &ip, USER, "wrong").await.0, 401);
+        }
+        let ip = format!("192.0.2.{}", 100 + round);
+        assert_eq!(
+            login_from(&api, &ip, USER, PASSWORD).await.0,
+            200,
+            "round {round}"
+        );
+    }
+}

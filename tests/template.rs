@@ -547,3 +547,16 @@ fn the_stream_filter_keeps_every_change_to_sync_and_drops_imports_and_counters()
         assert_eq!(kept(&r), keep, "{event} {pk} version {version:?}");
     }
 }
+
+/// The meta table's time to live reads the attribute the failed-login counters carry, so
+/// DynamoDB removes them once they can no longer count.
+#[test]
+fn failed_login_counters_expire() {
+    let t = template();
+    let ttl = &t["Resources"]["MetaTable"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
+    assert_eq!(
+        ttl["AttributeName"].as_str(),
+        Some(ps_store::EXPIRES_ATTRIBUTE)
+    );
+}

@@ -92,6 +92,7 @@ impl Api {
             auth: AuthApi {
                 users,
                 keys: test_keys(),
+                attempts: std::sync::Arc::new(store.clone()),
             },
             sync: None,
             store,
@@ -104,6 +105,19 @@ impl Api {
 
     pub async fn request(
         &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> TestResponse {
+        self.request_from("127.0.0.1", method, path_and_query, headers, body)
+            .await
+    }
+
+    /// [`Api::request`] as if from `source_ip` (API Gateway's `sourceIp`).
+    pub async fn request_from(
+        &self,
+        source_ip: &str,
         method: &str,
         path_and_query: &str,
         headers: &[(&str, &str)],
@@ -128,7 +142,7 @@ impl Api {
                 .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
                 .collect(),
             body: body.unwrap_or_default().to_vec(),
-            source_ip: "127.0.0.1".into(),
+            source_ip: source_ip.to_owned(),
         };
         let event = api_gateway_event(route, &params, &request);
         let req = lambda_http::request::from_str(&event.to_string())

@@ -25,6 +25,9 @@ pub enum ApiError {
     NoRoute(String),
     #[error("{0}")]
     Conflict(String),
+    /// Refused until `retry_after` seconds have passed (answered with `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     Internal(String),
 }
@@ -53,6 +56,7 @@ impl ApiError {
             }
             ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -80,6 +84,11 @@ impl ApiError {
         let body = serde_json::to_string(&ErrorBody { message, errors })
             .expect("error bodies always serialise");
         let mut response = crate::response::json_text(status, body);
+        if let ApiError::TooManyRequests { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match self {
                 ApiError::InvalidToken(_) => {

@@ -15,6 +15,14 @@ pub fn route_key(req: &Request) -> String {
     }
 }
 
+/// The caller's address as API Gateway saw it (`requestContext.http.sourceIp`).
+pub fn source_ip(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    }
+}
+
 /// The numeric `{name}` path parameter.
 pub fn path_id(req: &Request, name: &str) -> Result<u64, ApiError> {
     let params = req.path_parameters();

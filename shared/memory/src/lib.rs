@@ -8,12 +8,14 @@
 
 mod entities;
 mod hook;
+mod login;
 mod queue;
 mod remote;
 mod states;
 
 pub use entities::MemoryEntities;
 pub use hook::SaveHook;
+pub use login::MemoryLoginAttempts;
 pub use queue::{MemoryDeadLetters, MemoryQueue};
 pub use remote::{Fault, MemoryRemote};
 pub use states::MemoryStates;

@@ -7,10 +7,12 @@
 
 mod dynamo;
 pub mod items;
+mod login;
 pub mod schema;
 mod sync_state;
 
 pub use dynamo::DynamoStore;
+pub use login::EXPIRES_ATTRIBUTE;
 pub use schema::{TableNames, create_tables};
 pub use sync_state::{FailedEntity, StateSummary};
 
