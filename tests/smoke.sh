@@ -58,5 +58,22 @@ kill "$js_pid"
 # The contract: schemathesis from openapi.json, writes included; no 5xx, nothing off-contract.
 python3 tests/fuzz.py --url "$api" --examples "${FUZZ_EXAMPLES:-25}"
 
+# The functions' logs are JSON lines that carry their invocation's request id, and each sync
+# run wrote its metrics as an Embedded Metric Format line (what CloudWatch turns into metrics).
+python3 - "$STATE_DIR/logs/functions.log" <<'PY'
+import json, sys
+def parsed(line):
+    try:
+        return json.loads(line)
+    except ValueError:  # cargo lambda's own lines, a line cut by a kill
+        return None
+logged = [p for p in map(parsed, open(sys.argv[1], errors="replace")) if isinstance(p, dict)]
+ids = [l for l in logged if l.get("span", {}).get("requestId")]
+emf = [l for l in logged if l.get("_aws", {}).get("CloudWatchMetrics", [{}])[0].get("Namespace") == "placeholder-sync"]
+assert ids, "no log line carries a request id"
+assert emf and "Synced" in emf[-1], "no sync run wrote its metrics"
+print(f"logs: {len(ids)} lines with a request id, {len(emf)} metric lines")
+PY
+
 # Every AWS call the functions made above is in the needs table, which the template grants.
 PS_AWS_AUDIT_DIR="$PS_AWS_AUDIT_DIR" "$iam_bin" --ignored --exact the_needs_table_is_what_the_functions_were_seen_doing
