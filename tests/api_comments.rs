@@ -252,3 +252,40 @@ async fn comment_writes_need_a_token() {
     }
     assert_eq!(api.get("/comments").await.json(), json!([]));
 }
+
+/// A comment's create with an `Idempotency-Key`, sent twice, makes one comment, on either
+/// route; the key is per kind, so a post may use the same one.
+#[tokio::test]
+async fn a_comment_create_with_an_idempotency_key_happens_once() {
+    let api = placeholder_sync_tests::seeded_api().await;
+    let key = [("idempotency-key", "comment-once")];
+    let body = serde_json::json!({"name": "n", "email": "a@example.com", "body": "once"});
+    let first = api
+        .write_with("POST", "/posts/3/comments", body.clone(), &key)
+        .await;
+    assert_eq!(first.status, 201);
+    let again = api
+        .write_with("POST", "/posts/3/comments", body.clone(), &key)
+        .await;
+    assert_eq!((again.status, again.json()), (201, first.json()));
+    let elsewhere = api
+        .write_with(
+            "POST",
+            "/comments",
+            serde_json::json!({"postId": 3, "name": "n", "email": "a@example.com", "body": "once"}),
+            &key,
+        )
+        .await;
+    assert_eq!(elsewhere.status, 422, "another route is another request");
+    let post = api
+        .write_with(
+            "POST",
+            "/posts",
+            serde_json::json!({"title": "t", "body": "b"}),
+            &key,
+        )
+        .await;
+    assert_eq!(post.status, 201, "keys are per kind");
+    let listed = api.get("/posts/3/comments?body=once").await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}

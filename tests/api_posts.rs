@@ -481,3 +481,116 @@ async fn unknown_routes_are_404() {
     assert_eq!(api.get("/users").await.status, 404);
     assert_eq!(api.request("PUT", "/posts", &[], None).await.status, 404);
 }
+
+/// A create sent again with the same `Idempotency-Key` answers as the first time (same
+/// status, id, body, `Location` and `ETag`) and creates nothing; the same key with another
+/// body is a 422 that writes nothing; a malformed key is a 400.
+#[tokio::test]
+async fn a_create_with_an_idempotency_key_happens_once() {
+    let api = seeded_api().await;
+    let key = [("idempotency-key", "7f6c1e2a-create-once")];
+    let body = json!({"title": "once", "body": "only once"});
+    let first = api.write_with("POST", "/posts", body.clone(), &key).await;
+    assert_eq!(first.status, 201);
+    let again = api.write_with("POST", "/posts", body.clone(), &key).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.json(), first.json());
+    assert_eq!(again.header("location"), first.header("location"));
+    assert_eq!(again.header("etag"), first.header("etag"));
+    // Edited since: the repeat still answers what the first create answered.
+    let id = first.json()["id"].as_u64().unwrap();
+    let edited = api
+        .write("PATCH", &format!("/posts/{id}"), json!({"title": "edited"}))
+        .await;
+    assert_eq!(edited.status, 200);
+    let late = api.write_with("POST", "/posts", body.clone(), &key).await;
+    assert_eq!((late.status, late.json()), (201, first.json()));
+
+    let other = api
+        .write_with(
+            "POST",
+            "/posts",
+            json!({"title": "another", "body": "b"}),
+            &key,
+        )
+        .await;
+    assert_eq!(
+        other.status,
+        422,
+        "{}",
+        String::from_utf8_lossy(&other.body)
+    );
+    assert!(
+        other.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key")
+    );
+    let quoted = api
+        .write_with(
+            "POST",
+            "/posts",
+            body.clone(),
+            &[("idempotency-key", "\"7f6c1e2a-create-once\"")],
+        )
+        .await;
+    assert_eq!(
+        quoted.json(),
+        first.json(),
+        "the draft's quoted form is the same key"
+    );
+    for bad in ["", "a key with spaces", &"k".repeat(256)] {
+        let r = api
+            .write_with("POST", "/posts", body.clone(), &[("idempotency-key", bad)])
+            .await;
+        assert_eq!(r.status, 400, "{bad:?}");
+    }
+    let list = api.get("/posts?title=once").await;
+    assert_eq!(
+        list.json().as_array().unwrap().len(),
+        0,
+        "the create's title was edited"
+    );
+    assert_eq!(
+        api.get("/posts").await.header("x-total-count"),
+        Some("101".into())
+    );
+}
+
+/// The same create sent five times at once with one key makes one post; every answer that
+/// is not a 409 (still being processed) is the first create's.
+#[tokio::test]
+async fn concurrent_creates_with_one_key_make_one_post() {
+    let api = seeded_api().await;
+    let key = [("idempotency-key", "concurrent-key")];
+    let body = json!({"title": "raced", "body": "b"});
+    let answers = futures::future::join_all(
+        (0..5).map(|_| api.write_with("POST", "/posts", body.clone(), &key)),
+    )
+    .await;
+    let created: Vec<Value> = answers
+        .iter()
+        .filter(|r| r.status == 201)
+        .map(|r| r.json())
+        .collect();
+    assert!(!created.is_empty());
+    assert!(
+        answers.iter().all(|r| r.status == 201 || r.status == 409),
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(created.iter().all(|c| *c == created[0]), "{created:?}");
+    assert_eq!(
+        api.get("/posts?title=raced")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        api.get("/posts").await.header("x-total-count"),
+        Some("101".into())
+    );
+}

@@ -465,3 +465,33 @@ async fn delivered(function: &MockServer) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// A create sent twice with one `Idempotency-Key` is one change event: the answer kept
+/// beside the records is written in the create's transaction, and capture passes its
+/// stream record over (as the template's filter drops it on AWS).
+#[tokio::test]
+async fn a_create_sent_twice_with_one_key_is_one_change() {
+    let remote = JsonServer::start().await;
+    let p = Pipeline::new(&remote.url).await;
+    let key = [("idempotency-key", "capture-once")];
+    for _ in 0..2 {
+        let r = p
+            .api
+            .write_with(
+                "POST",
+                "/posts",
+                json!({"title": "once", "body": "b"}),
+                &key,
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let response = p.capture().await;
+    assert!(response.batch_item_failures.is_empty());
+    let received = p.queue.receive(10).await.unwrap();
+    let kinds: Vec<String> = received
+        .iter()
+        .map(|q| format!("{:?} {}", q.event.change, q.event.key))
+        .collect();
+    assert_eq!(kinds, ["Insert post 1"]);
+}

@@ -212,7 +212,13 @@ fn cors_allows_what_browser_clients_send_and_read() {
         .unwrap()
         .expect("the HttpApi has a CorsConfiguration");
     assert_eq!(cors.allow_origins, ["*"], "any origin by default");
-    for header in ["authorization", "content-type", "if-match", "if-none-match"] {
+    for header in [
+        "authorization",
+        "content-type",
+        "idempotency-key",
+        "if-match",
+        "if-none-match",
+    ] {
         assert!(cors.allow_headers.iter().any(|h| h == header), "{header}");
     }
     for header in ["X-Total-Count", "Link", "ETag", "Location"] {
@@ -500,8 +506,9 @@ fn filter_matches(pattern: &serde_json::Value, event: &serde_json::Value) -> boo
 }
 
 /// The stream mapping's filter is valid event-filtering syntax, within AWS's limits, and
-/// drops exactly what capture need not see: imports (an INSERT at version 0) and the list
-/// counters beside the records, never a change to sync.
+/// drops exactly what capture need not see: imports (an INSERT at version 0), the list
+/// counters and the answers kept under idempotency keys beside the records, never a change
+/// to sync.
 #[test]
 fn the_stream_filter_keeps_every_change_to_sync_and_drops_imports_and_counters() {
     let t = template();
@@ -542,21 +549,26 @@ fn the_stream_filter_keeps_every_change_to_sync_and_drops_imports_and_counters()
         ("INSERT", "count#post", None, false),
         ("MODIFY", "count#post#3", None, false),
         ("REMOVE", "count#user#7", None, false),
+        ("INSERT", "idem#post#a-key", None, false),
+        ("REMOVE", "idem#comment#a-key", None, false),
     ] {
         let r = record(event, pk, version);
         assert_eq!(kept(&r), keep, "{event} {pk} version {version:?}");
     }
 }
 
-/// The meta table's time to live reads the attribute the failed-login counters carry, so
-/// DynamoDB removes them once they can no longer count.
+/// Both tables' time to live read the attribute the failed-login counters and the answers
+/// kept under an Idempotency-Key carry, so DynamoDB removes them once they no longer count.
 #[test]
-fn failed_login_counters_expire() {
+fn failed_login_counters_and_kept_answers_expire() {
     let t = template();
-    let ttl = &t["Resources"]["MetaTable"]["Properties"]["TimeToLiveSpecification"];
-    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
-    assert_eq!(
-        ttl["AttributeName"].as_str(),
-        Some(ps_store::EXPIRES_ATTRIBUTE)
-    );
+    for table in ["MetaTable", "EntitiesTable"] {
+        let ttl = &t["Resources"][table]["Properties"]["TimeToLiveSpecification"];
+        assert_eq!(ttl["Enabled"].as_bool(), Some(true), "{table}");
+        assert_eq!(
+            ttl["AttributeName"].as_str(),
+            Some(ps_store::EXPIRES_ATTRIBUTE),
+            "{table}"
+        );
+    }
 }

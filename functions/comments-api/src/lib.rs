@@ -10,7 +10,7 @@ use ps_core::service::{self, comments};
 use ps_core::validation::WriteMode;
 use ps_http::auth::TokenKeys;
 use ps_http::etag::if_match;
-use ps_http::request::{json_body, query_pairs};
+use ps_http::request::{json_body, once, query_pairs};
 use ps_http::route::{Action, no_route, path_id, route_key};
 use ps_http::{ApiError, response};
 
@@ -134,7 +134,13 @@ async fn create(
     post_id_from_path: Option<u64>,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let comment = comments::create(store, &json_body(req)?, post_id_from_path).await?;
+    let comment = comments::create(
+        store,
+        &json_body(req)?,
+        post_id_from_path,
+        once(req)?.as_ref(),
+    )
+    .await?;
     Ok(response::created(
         format!("/comments/{}", comment.value.id),
         &comment,

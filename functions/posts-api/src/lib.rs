@@ -10,7 +10,7 @@ use ps_core::service::{self, posts};
 use ps_core::validation::WriteMode;
 use ps_http::auth::TokenKeys;
 use ps_http::etag::if_match;
-use ps_http::request::{json_body, query_pairs};
+use ps_http::request::{json_body, once, query_pairs};
 use ps_http::route::{Action, no_route};
 use ps_http::{ApiError, response};
 
@@ -37,7 +37,7 @@ async fn route<S: PostWrite + CommentRead>(
         Action::List => list(store, store, &req).await,
         Action::Get(id) => get(store, store, id, &req).await,
         Action::Create => {
-            let post = posts::create(store, &json_body(&req)?).await?;
+            let post = posts::create(store, &json_body(&req)?, once(&req)?.as_ref()).await?;
             Ok(response::created(
                 format!("/posts/{}", post.value.id),
                 &post,

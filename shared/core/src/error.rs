@@ -11,6 +11,12 @@ pub enum StoreError {
     /// A comment's post does not exist (or vanished during the write).
     #[error("the parent post does not exist")]
     ParentMissing,
+    /// An `Idempotency-Key` already used for a request with another body.
+    #[error("this Idempotency-Key was used with another request")]
+    KeyReused,
+    /// The first request with this `Idempotency-Key` is still being written.
+    #[error("a request with this Idempotency-Key is still being processed")]
+    KeyInFlight,
     #[error("storage backend failed: {0}")]
     Backend(String),
 }
@@ -28,6 +34,9 @@ pub enum ServiceError {
     PreconditionFailed,
     #[error("{0}")]
     Conflict(String),
+    /// Well-formed, but not to be done (an `Idempotency-Key` reused with another body).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("storage temporarily unavailable")]
     Unavailable(String),
 }

@@ -39,10 +39,27 @@ impl<S: EntityRead<Post> + ?Sized> PostRead for S {}
 pub trait CommentRead: EntityRead<Comment> {}
 impl<S: EntityRead<Comment> + ?Sized> CommentRead for S {}
 
+/// A create a client may send more than once (`Idempotency-Key`): the store keeps the first
+/// answer under the key for [`ONCE_KEPT_SECONDS`], in the create's own transaction, with a
+/// digest of the request. A repeat with the same digest gets that answer and creates
+/// nothing; another digest is [`StoreError::KeyReused`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Once {
+    pub key: String,
+    pub request_digest: String,
+}
+
+/// How long a create's answer is kept under its idempotency key.
+pub const ONCE_KEPT_SECONDS: u64 = 24 * 3600;
+
 #[async_trait]
 pub trait PostWrite: PostRead {
-    /// Assigns the next id and stores the post at version 1.
-    async fn create_post(&self, draft: PostDraft) -> Result<Versioned<Post>, StoreError>;
+    /// Assigns the next id and stores the post at version 1; with `once`, at most once per key.
+    async fn create_post(
+        &self,
+        draft: PostDraft,
+        once: Option<&Once>,
+    ) -> Result<Versioned<Post>, StoreError>;
     /// Replaces the post if its stored version is still `expected_version`.
     async fn update_post(
         &self,
@@ -62,7 +79,11 @@ pub trait PostWrite: PostRead {
 pub trait CommentWrite: CommentRead {
     /// Assigns the next id and stores the comment, atomically with a check that its post
     /// exists ([`StoreError::ParentMissing`] otherwise).
-    async fn create_comment(&self, draft: CommentDraft) -> Result<Versioned<Comment>, StoreError>;
+    async fn create_comment(
+        &self,
+        draft: CommentDraft,
+        once: Option<&Once>,
+    ) -> Result<Versioned<Comment>, StoreError>;
     async fn update_comment(
         &self,
         comment: &Comment,

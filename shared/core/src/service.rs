@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::error::{ServiceError, StoreError};
 use crate::model::{CommentDraft, NEW_POST_USER_ID, PostDraft, Versioned};
-use crate::ports::{CommentRead, CommentWrite, EntityRead, PostRead, PostWrite, Window};
+use crate::ports::{CommentRead, CommentWrite, EntityRead, Once, PostRead, PostWrite, Window};
 use crate::precondition::Precondition;
 use crate::query::{ListQuery, Page, Plan, READ_CAP, Record};
 use crate::validation::{self, ValidationErrors, WriteMode};
@@ -17,6 +17,8 @@ const UPDATE_ATTEMPTS: usize = 3;
 fn backend(e: StoreError) -> ServiceError {
     match e {
         StoreError::Backend(msg) => ServiceError::Unavailable(msg),
+        StoreError::KeyReused => ServiceError::Unprocessable(e.to_string()),
+        StoreError::KeyInFlight => ServiceError::Conflict(e.to_string()),
         other => ServiceError::Unavailable(other.to_string()),
     }
 }
@@ -237,6 +239,7 @@ pub mod posts {
     pub async fn create(
         store: &dyn PostWrite,
         json: &Value,
+        once: Option<&Once>,
     ) -> Result<Versioned<Post>, ServiceError> {
         let fields = validation::post_fields(json, WriteMode::Create)?;
         // `userId` is accepted for JSONPlaceholder clients that send it, but new posts
@@ -246,7 +249,7 @@ pub mod posts {
             title: fields.title.expect("validated"),
             body: fields.body.expect("validated"),
         };
-        store.create_post(draft).await.map_err(backend)
+        store.create_post(draft, once).await.map_err(backend)
     }
 
     /// PUT (`WriteMode::Replace`) or PATCH (`WriteMode::Patch`). Writes nothing when the
@@ -334,6 +337,7 @@ pub mod comments {
         store: &dyn CommentWrite,
         json: &Value,
         post_id_from_path: Option<u64>,
+        once: Option<&Once>,
     ) -> Result<Versioned<Comment>, ServiceError> {
         let fields = validation::comment_fields(json, WriteMode::Create, post_id_from_path)?;
         let post_id = fields.post_id.expect("validated");
@@ -343,7 +347,7 @@ pub mod comments {
             email: fields.email.expect("validated"),
             body: fields.body.expect("validated"),
         };
-        match store.create_comment(draft).await {
+        match store.create_comment(draft, once).await {
             Ok(created) => Ok(created),
             Err(StoreError::ParentMissing) if post_id_from_path.is_some() => {
                 Err(ServiceError::NotFound(format!("post {post_id}")))

@@ -47,6 +47,7 @@ impl ApiError {
                 ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
                 ServiceError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
                 ServiceError::Conflict(_) => StatusCode::CONFLICT,
+                ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,

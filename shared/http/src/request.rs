@@ -28,6 +28,49 @@ pub fn header(req: &Request, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Longest `Idempotency-Key` taken.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The create's `Idempotency-Key`, if sent (as the IETF draft's quoted string, or bare as
+/// most clients send it): 1 to 255 visible ASCII characters, else a 400. The request's
+/// digest covers its path and exact body, so the same key on another route or with another
+/// body is another request.
+pub fn once(req: &Request) -> Result<Option<ps_core::ports::Once>, ApiError> {
+    let Some(raw) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        ))
+    };
+    let raw = raw.to_str().map_err(|_| bad())?.trim();
+    let key = raw
+        .strip_prefix('"')
+        .and_then(|k| k.strip_suffix('"'))
+        .unwrap_or(raw);
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+        || key.contains('"')
+    {
+        return Err(bad());
+    }
+    use blake2::digest::{Update, VariableOutput};
+    let mut hasher = blake2::Blake2bVar::new(16).expect("16 bytes is a valid length");
+    hasher.update(req.uri().path().as_bytes());
+    hasher.update(&[0]);
+    hasher.update(body_bytes(req)?);
+    let mut digest = [0u8; 16];
+    hasher
+        .finalize_variable(&mut digest)
+        .expect("the buffer has the length asked for");
+    Ok(Some(ps_core::ports::Once {
+        key: key.to_owned(),
+        request_digest: digest.iter().map(|b| format!("{b:02x}")).collect(),
+    }))
+}
+
 fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
     let bytes: &[u8] = match req.body() {
         Body::Empty => &[],

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use ps_core::model::{CommentDraft, PostDraft};
-use ps_core::ports::{CommentWrite, EntityRead, PostWrite, Window};
+use ps_core::ports::{CommentWrite, EntityRead, Once, PostWrite, Window};
 use ps_core::query::Record;
 use ps_core::{Comment, Post, StoreError, Versioned};
 
@@ -18,6 +18,37 @@ struct Inner {
     comments: BTreeMap<u64, Versioned<Comment>>,
     last_post_id: u64,
     last_comment_id: u64,
+    /// Creates' first answers by idempotency key (kind, key) → (request digest, answer).
+    once: std::collections::HashMap<(&'static str, String), (String, OnceAnswer)>,
+}
+
+#[derive(Debug, Clone)]
+enum OnceAnswer {
+    Post(Versioned<Post>),
+    Comment(Versioned<Comment>),
+}
+
+/// A create's earlier answer under `once`, if any: `Ok(None)` to go ahead.
+fn recalled(
+    inner: &Inner,
+    kind: &'static str,
+    once: Option<&Once>,
+) -> Result<Option<OnceAnswer>, StoreError> {
+    let Some(once) = once else { return Ok(None) };
+    match inner.once.get(&(kind, once.key.clone())) {
+        Some((digest, answer)) if *digest == once.request_digest => Ok(Some(answer.clone())),
+        Some(_) => Err(StoreError::KeyReused),
+        None => Ok(None),
+    }
+}
+
+fn remember(inner: &mut Inner, kind: &'static str, once: Option<&Once>, answer: OnceAnswer) {
+    if let Some(once) = once {
+        inner.once.insert(
+            (kind, once.key.clone()),
+            (once.request_digest.clone(), answer),
+        );
+    }
 }
 
 /// Which map holds a kind.
@@ -160,14 +191,22 @@ fn check_delete<T>(
 
 #[async_trait]
 impl PostWrite for MemoryEntities {
-    async fn create_post(&self, draft: PostDraft) -> Result<Versioned<Post>, StoreError> {
+    async fn create_post(
+        &self,
+        draft: PostDraft,
+        once: Option<&Once>,
+    ) -> Result<Versioned<Post>, StoreError> {
         let mut inner = self.inner.lock().expect("entities");
+        if let Some(OnceAnswer::Post(first)) = recalled(&inner, "post", once)? {
+            return Ok(first);
+        }
         inner.last_post_id += 1;
         let created = Versioned {
             value: draft.with_id(inner.last_post_id),
             version: 1,
         };
         inner.posts.insert(created.value.id, created.clone());
+        remember(&mut inner, "post", once, OnceAnswer::Post(created.clone()));
         Ok(created)
     }
 
@@ -195,8 +234,15 @@ impl PostWrite for MemoryEntities {
 
 #[async_trait]
 impl CommentWrite for MemoryEntities {
-    async fn create_comment(&self, draft: CommentDraft) -> Result<Versioned<Comment>, StoreError> {
+    async fn create_comment(
+        &self,
+        draft: CommentDraft,
+        once: Option<&Once>,
+    ) -> Result<Versioned<Comment>, StoreError> {
         let mut inner = self.inner.lock().expect("entities");
+        if let Some(OnceAnswer::Comment(first)) = recalled(&inner, "comment", once)? {
+            return Ok(first);
+        }
         if !inner.posts.contains_key(&draft.post_id) {
             return Err(StoreError::ParentMissing);
         }
@@ -206,6 +252,12 @@ impl CommentWrite for MemoryEntities {
             version: 1,
         };
         inner.comments.insert(created.value.id, created.clone());
+        remember(
+            &mut inner,
+            "comment",
+            once,
+            OnceAnswer::Comment(created.clone()),
+        );
         Ok(created)
     }
 

@@ -21,6 +21,7 @@ use crate::schema::TableNames;
 mod comments;
 mod ids;
 mod import;
+mod once;
 mod posts;
 mod read;
 

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use ps_core::model::CommentDraft;
-use ps_core::ports::CommentWrite;
+use ps_core::ports::{CommentWrite, Once};
 use ps_core::{Comment, StoreError, Versioned};
 
 use super::ids::ID_ATTEMPTS;
@@ -15,11 +15,15 @@ use crate::items::{COMMENT, CommentItem, Stored, comment_key, post_key};
 
 #[async_trait]
 impl CommentWrite for DynamoStore {
-    async fn create_comment(&self, draft: CommentDraft) -> Result<Versioned<Comment>, StoreError> {
+    async fn create_comment(
+        &self,
+        draft: CommentDraft,
+        once: Option<&Once>,
+    ) -> Result<Versioned<Comment>, StoreError> {
         for _ in 0..ID_ATTEMPTS {
             let comment = draft.clone().with_id(self.next_id(COMMENT).await?);
-            let item =
-                serde_dynamo::to_item(CommentItem::new(&comment, 1)).map_err(DynamoError::from)?;
+            let stored = CommentItem::new(&comment, 1);
+            let item = serde_dynamo::to_item(&stored).map_err(DynamoError::from)?;
             // The post must exist when the comment is written, in the same transaction, so a
             // comment can never outlive a concurrently deleted post.
             let post_exists = ConditionCheck::builder()
@@ -28,18 +32,20 @@ impl CommentWrite for DynamoStore {
                 .condition_expression("attribute_exists(pk)")
                 .build()
                 .map_err(DynamoError::sdk)?;
-            let result = self
-                .transact(vec![
-                    TransactWriteItem::builder()
-                        .condition_check(post_exists)
-                        .build(),
-                    TransactWriteItem::builder()
-                        .put(self.put_new(item)?)
-                        .build(),
-                    self.count_change(COMMENT, 1)?,
-                    self.count_change(&Comment::parent(draft.post_id), 1)?,
-                ])
-                .await;
+            let mut tx = vec![
+                TransactWriteItem::builder()
+                    .condition_check(post_exists)
+                    .build(),
+                TransactWriteItem::builder()
+                    .put(self.put_new(item)?)
+                    .build(),
+                self.count_change(COMMENT, 1)?,
+                self.count_change(&Comment::parent(draft.post_id), 1)?,
+            ];
+            if let Some(once) = once {
+                tx.push(self.remember::<Comment>(once, &stored)?);
+            }
+            let result = self.transact(tx).await;
             match result {
                 Ok(_) => {
                     return Ok(Versioned {
@@ -48,6 +54,17 @@ impl CommentWrite for DynamoStore {
                     });
                 }
                 Err(e) => match cancellation_codes(&e).as_deref() {
+                    // The first answer wins over anything else: its post may be gone since.
+                    Some([.., remembered])
+                        if once.is_some() && remembered == "ConditionalCheckFailed" =>
+                    {
+                        return self.recall::<Comment>(once.expect("checked")).await;
+                    }
+                    Some([.., remembered])
+                        if once.is_some() && remembered == "TransactionConflict" =>
+                    {
+                        return Err(StoreError::KeyInFlight);
+                    }
                     Some([parent, ..]) if parent == "ConditionalCheckFailed" => {
                         return Err(StoreError::ParentMissing);
                     }

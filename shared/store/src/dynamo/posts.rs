@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use ps_core::model::PostDraft;
-use ps_core::ports::PostWrite;
+use ps_core::ports::{Once, PostWrite};
 use ps_core::{Post, StoreError, Versioned};
 
 use super::ids::ID_ATTEMPTS;
@@ -68,23 +68,26 @@ impl DynamoStore {
 
 #[async_trait]
 impl PostWrite for DynamoStore {
-    async fn create_post(&self, draft: PostDraft) -> Result<Versioned<Post>, StoreError> {
+    async fn create_post(
+        &self,
+        draft: PostDraft,
+        once: Option<&Once>,
+    ) -> Result<Versioned<Post>, StoreError> {
         for _ in 0..ID_ATTEMPTS {
             let post = draft.clone().with_id(self.next_id(POST).await?);
-            let item = serde_dynamo::to_item(PostItem::new(&post, 1)).map_err(DynamoError::from)?;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .put(self.put_new(item)?)
-                        .build(),
-                )
-                .transact_items(self.count_change(POST, 1)?)
-                .transact_items(self.count_change(&Post::parent(post.user_id), 1)?)
-                .send()
-                .await;
-            match result {
+            let stored = PostItem::new(&post, 1);
+            let item = serde_dynamo::to_item(&stored).map_err(DynamoError::from)?;
+            let mut tx = vec![
+                TransactWriteItem::builder()
+                    .put(self.put_new(item)?)
+                    .build(),
+                self.count_change(POST, 1)?,
+                self.count_change(&Post::parent(post.user_id), 1)?,
+            ];
+            if let Some(once) = once {
+                tx.push(self.remember::<Post>(once, &stored)?);
+            }
+            match self.transact(tx).await {
                 Ok(_) => {
                     return Ok(Versioned {
                         value: post,
@@ -92,6 +95,14 @@ impl PostWrite for DynamoStore {
                     });
                 }
                 Err(e) => match cancellation_codes(&e).as_deref() {
+                    Some([.., remembered]) if once.is_some() && remembered == CONDITION_FAILED => {
+                        return self.recall::<Post>(once.expect("checked")).await;
+                    }
+                    Some([.., remembered])
+                        if once.is_some() && remembered == "TransactionConflict" =>
+                    {
+                        return Err(StoreError::KeyInFlight);
+                    }
                     Some([own, ..]) if own == CONDITION_FAILED => continue,
                     _ => return Err(DynamoError::sdk(e).into()),
                 },
