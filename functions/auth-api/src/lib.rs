@@ -55,14 +55,7 @@ fn attempt_keys(username: &str, source_ip: Option<&str>) -> Vec<String> {
 
 /// A short digest of a user name: stable, bounded, and not the name.
 fn digest(username: &str) -> String {
-    use blake2::digest::{Update, VariableOutput};
-    let mut hasher = blake2::Blake2bVar::new(12).expect("12 bytes is a valid length");
-    hasher.update(username.to_lowercase().as_bytes());
-    let mut out = [0u8; 12];
-    hasher
-        .finalize_variable(&mut out)
-        .expect("the buffer has the length asked for");
-    out.iter().map(|b| format!("{b:02x}")).collect()
+    ps_http::digest::hex(&[username.to_lowercase().as_bytes()], 12)
 }
 
 /// A user name as the logs show it: its first characters (at most 3) and its digest, never

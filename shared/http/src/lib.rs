@@ -3,6 +3,7 @@
 //! reads, and turning every error into one JSON shape with the right status, in one place.
 
 pub mod auth;
+pub mod digest;
 pub mod error;
 pub mod etag;
 pub mod link;

@@ -56,18 +56,10 @@ pub fn once(req: &Request) -> Result<Option<ps_core::ports::Once>, ApiError> {
     {
         return Err(bad());
     }
-    use blake2::digest::{Update, VariableOutput};
-    let mut hasher = blake2::Blake2bVar::new(16).expect("16 bytes is a valid length");
-    hasher.update(req.uri().path().as_bytes());
-    hasher.update(&[0]);
-    hasher.update(body_bytes(req)?);
-    let mut digest = [0u8; 16];
-    hasher
-        .finalize_variable(&mut digest)
-        .expect("the buffer has the length asked for");
+    let digest = crate::digest::hex(&[req.uri().path().as_bytes(), body_bytes(req)?], 16);
     Ok(Some(ps_core::ports::Once {
         key: key.to_owned(),
-        request_digest: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        request_digest: digest,
     }))
 }
 

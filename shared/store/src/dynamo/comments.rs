@@ -55,15 +55,8 @@ impl CommentWrite for DynamoStore {
                 }
                 Err(e) => match cancellation_codes(&e).as_deref() {
                     // The first answer wins over anything else: its post may be gone since.
-                    Some([.., remembered])
-                        if once.is_some() && remembered == "ConditionalCheckFailed" =>
-                    {
-                        return self.recall::<Comment>(once.expect("checked")).await;
-                    }
-                    Some([.., remembered])
-                        if once.is_some() && remembered == "TransactionConflict" =>
-                    {
-                        return Err(StoreError::KeyInFlight);
+                    Some(codes) if self.refused_by_key(codes, once) => {
+                        return self.recall::<Comment>(codes, once).await;
                     }
                     Some([parent, ..]) if parent == "ConditionalCheckFailed" => {
                         return Err(StoreError::ParentMissing);

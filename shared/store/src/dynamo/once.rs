@@ -49,9 +49,29 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// After a create's transaction was refused on its idempotency item: the first answer,
-    /// if this is the same request; [`StoreError::KeyReused`] if it is another.
-    pub(crate) async fn recall<T: Stored>(&self, once: &Once) -> Result<Versioned<T>, StoreError> {
+    /// Whether a create's transaction, with `once`'s item last, was refused on that item
+    /// (`codes`: its cancellation reasons, in the transaction's order).
+    pub(crate) fn refused_by_key(&self, codes: &[String], once: Option<&Once>) -> bool {
+        once.is_some()
+            && codes
+                .last()
+                .is_some_and(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict")
+    }
+
+    /// After [`Self::refused_by_key`]: the first answer, if this is the same request;
+    /// [`StoreError::KeyReused`] if it is another; [`StoreError::KeyInFlight`] while the first
+    /// is still being written (its transaction held the item).
+    pub(crate) async fn recall<T: Stored>(
+        &self,
+        codes: &[String],
+        once: Option<&Once>,
+    ) -> Result<Versioned<T>, StoreError> {
+        let Some(once) = once else {
+            return Err(StoreError::Backend("recall without a key".into()));
+        };
+        if codes.last().is_some_and(|c| c == "TransactionConflict") {
+            return Err(StoreError::KeyInFlight);
+        }
         let out = self
             .client
             .get_item()

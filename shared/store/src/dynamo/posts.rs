@@ -95,13 +95,8 @@ impl PostWrite for DynamoStore {
                     });
                 }
                 Err(e) => match cancellation_codes(&e).as_deref() {
-                    Some([.., remembered]) if once.is_some() && remembered == CONDITION_FAILED => {
-                        return self.recall::<Post>(once.expect("checked")).await;
-                    }
-                    Some([.., remembered])
-                        if once.is_some() && remembered == "TransactionConflict" =>
-                    {
-                        return Err(StoreError::KeyInFlight);
+                    Some(codes) if self.refused_by_key(codes, once) => {
+                        return self.recall::<Post>(codes, once).await;
                     }
                     Some([own, ..]) if own == CONDITION_FAILED => continue,
                     _ => return Err(DynamoError::sdk(e).into()),
