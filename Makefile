@@ -1,9 +1,9 @@
 # The developer loop. `make up` and `make test` are all a newcomer needs.
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/placeholder-sync/target
-TOOLS := .tools/.installed-v3
+TOOLS := .tools/.installed-v4
 
-.PHONY: up down import redrive test lint unit smoke package bench chaos fuzz tools fmt clean
+.PHONY: up down import redrive test lint unit console console-test smoke package bench chaos fuzz tools fmt clean
 
 up: ## install tools, build, and start the whole local stack in the background
 	@infra/local/up.sh
@@ -22,7 +22,7 @@ tools: $(TOOLS)
 $(TOOLS): infra/local/install-tools.sh tests/clients/package-lock.json
 	@infra/local/install-tools.sh
 
-test: tools lint unit smoke ## every check and test (what CI runs)
+test: tools lint console-test unit smoke ## every check and test (what CI runs)
 
 # checkov (the template) and parliament (its IAM policies) must report nothing; checkov would
 # ask Prisma Cloud for its guidelines, and --skip-download keeps it offline.
@@ -34,13 +34,19 @@ lint: tools
 	.tools/scanners/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 	.tools/scanners/bin/python infra/scan/parliament_check.py template.yaml
 
-unit: tools ## unit, property and integration tests (each test binary starts its own moto server)
+console: ## build the admin console (console/dist), what /admin/ serves; make up does it
+	@infra/local/console.sh build
+
+console-test: ## the console's own checks: TypeScript types and its unit tests (vitest)
+	@infra/local/console.sh test
+
+unit: tools console ## unit, property and integration tests (each test binary starts its own moto server)
 	cargo test --workspace --locked
 
 smoke: tools ## brings the stack up on other ports, drives the API over HTTP, brings it down
 	@tests/smoke.sh
 
-package: tools ## sam build: an arm64 bootstrap per function under .aws-sam/build/
+package: tools console ## sam build: an arm64 bootstrap per function under .aws-sam/build/
 	SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 PATH="$(CURDIR)/.tools/venv/bin:$$PATH" \
 	  .tools/venv/bin/sam build --beta-features --template template.yaml
 

@@ -55,6 +55,11 @@ trap 'kill $js_pid 2>/dev/null || true; infra/local/down.sh >/dev/null; echo "sm
 node tests/clients/react-admin.mjs "http://127.0.0.1:$js_port"
 kill "$js_pid"
 
+# The admin console in headless Chromium, as a person uses it (console/e2e): a screenshot
+# of each step under .local/smoke/console-e2e/.
+API_URL="$api" REMOTE_URL="http://127.0.0.1:$REMOTE_PORT" OUT_DIR="$STATE_DIR/console-e2e" \
+  node console/e2e/console.e2e.mjs
+
 # The contract: schemathesis from openapi.json, writes included; no 5xx, nothing off-contract.
 python3 tests/fuzz.py --url "$api" --examples "${FUZZ_EXAMPLES:-25}"
 

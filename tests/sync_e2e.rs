@@ -299,3 +299,71 @@ async fn the_status_reads_its_figures_from_the_indexes_and_counters_not_a_scan()
         "no posts or comments were created through the store"
     );
 }
+
+/// What the console shows beside a post or comment, `GET /sync/entities/{entity}/{id}`:
+/// behind the token (the remote's answers can echo data), `queued` before the sync took its
+/// change in, `synced` under the remote's id after; and `GET /sync/status` says when a run
+/// holds the lease, so the dashboard can follow a run it did not start.
+#[tokio::test]
+async fn one_entitys_sync_state_and_a_run_going_on_are_visible() {
+    use ps_core::ports::SyncStateStore;
+    let remote = JsonServer::start().await;
+    let p = Pipeline::new(&remote.url).await;
+    let id = p.api.create_post("seen from the console").await;
+    let path = format!("/sync/entities/posts/{id}");
+    assert_eq!(p.api.get(&path).await.status, 401, "not without a token");
+    let auth = format!("Bearer {}", p.api.token());
+    let get = |path: String| {
+        let auth = auth.clone();
+        let api = &p.api;
+        async move {
+            api.request("GET", &path, &[("authorization", auth.as_str())], None)
+                .await
+        }
+    };
+    let before = get(path.clone()).await;
+    assert_eq!(before.status, 200);
+    assert_eq!(before.json()["status"], "queued", "{}", before.json());
+    assert_eq!(before.json()["remoteId"], serde_json::Value::Null);
+
+    p.capture().await;
+    p.sync().await;
+    let after = get(path.clone()).await.json();
+    assert_eq!(
+        (
+            &after["status"],
+            &after["onRemote"],
+            &after["pending"],
+            &after["parked"]
+        ),
+        (&json!("synced"), &json!(true), &json!(false), &json!(false)),
+        "{after}"
+    );
+    let remote_id = after["remoteId"].as_u64().unwrap();
+    let on_remote = reqwest::get(format!("{}/posts/{remote_id}", remote.url))
+        .await
+        .unwrap();
+    assert_eq!(on_remote.status(), 200, "the remote id is the remote's");
+
+    for bad in [
+        "/sync/entities/users/1",
+        "/sync/entities/posts/0",
+        "/sync/entities/posts/x",
+    ] {
+        assert_eq!(get(bad.to_owned()).await.status, 400, "{bad}");
+    }
+
+    let status = p.api.get("/sync/status").await.json();
+    assert_eq!(status["running"], false, "{status}");
+    let store = &p.api.store;
+    let lease = store
+        .try_lease("another-run", std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(lease.is_some());
+    let status = p.api.get("/sync/status").await.json();
+    assert_eq!(status["running"], true, "{status}");
+    assert!(status["runningUntil"].as_u64().unwrap() > 1_700_000_000);
+    store.release_lease("another-run").await.unwrap();
+    assert_eq!(p.api.get("/sync/status").await.json()["running"], false);
+}

@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 tools="$root/.tools"
-stamp="$tools/.installed-v3"
+stamp="$tools/.installed-v4"
 [ -f "$stamp" ] && exit 0
 
 mkdir -p "$tools"
@@ -35,5 +35,16 @@ npm install --silent --no-audit --no-fund --prefix "$tools/node" 'json-server@0.
 mkdir -p "$tools/clients"
 cp "$root/tests/clients/package.json" "$root/tests/clients/package-lock.json" "$tools/clients/"
 (cd "$tools/clients" && npm ci --silent --no-audit --no-fund >/dev/null)
+
+# A browser for the console's end-to-end test (console/e2e): a Chrome or Chromium already on
+# the machine, else Debian's chromium (browsers cannot be downloaded by the test tools here).
+if ! command -v chromium >/dev/null && ! command -v google-chrome >/dev/null && [ -z "${CHROME_PATH:-}" ]; then
+  if command -v apt-get >/dev/null; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq chromium >/dev/null
+  else
+    echo "install Chromium or Chrome (or set CHROME_PATH) for the console's browser test" >&2
+  fi
+fi
 
 touch "$stamp"

@@ -28,6 +28,7 @@ if [ "$EMULATOR" = moto ]; then
 fi
 
 "$root/infra/local/install-tools.sh"
+"$root/infra/local/console.sh" build
 echo "building the functions and the local tooling..."
 (cd "$root" && cargo build --quiet --workspace --bins)
 
@@ -87,6 +88,7 @@ start_gateway
 echo "waiting for the API (the first start compiles each function once)..."
 "$local_stack" wait "http://127.0.0.1:$API_PORT/posts?_limit=1" 600 || fail "the API did not become healthy"
 "$local_stack" wait "http://127.0.0.1:$API_PORT/comments?_limit=1" 600 || fail "the API did not become healthy"
+"$local_stack" wait "http://127.0.0.1:$API_PORT/admin/" 600 || fail "the console did not come up"
 
 rm -f "$STATE_DIR/pump-checkpoint.json"  # a new emulator, a new stream
 start_pump
@@ -97,6 +99,7 @@ start_scheduler
 cat <<MSG
 
 placeholder-sync is up.
+  admin console                http://127.0.0.1:$API_PORT/admin/   (log in as below)
   API (API Gateway stand-in)   http://127.0.0.1:$API_PORT   e.g. curl http://127.0.0.1:$API_PORT/posts
   functions (cargo lambda)     http://127.0.0.1:$LAMBDA_PORT
   AWS emulator ($EMULATOR)       $AWS_ENDPOINT_URL

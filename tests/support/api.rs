@@ -152,6 +152,7 @@ impl Api {
             "comments-api" => comments_api::handle(req, &self.comments).await,
             "auth-api" => auth_api::handle(req, &self.auth).await,
             "openapi" => openapi::handle(req).await,
+            "console" => console::handle(req).await,
             "sync-api" => {
                 let sync = self
                     .sync

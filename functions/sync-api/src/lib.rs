@@ -1,13 +1,17 @@
-//! `GET /sync/status` (public), `POST /sync/run` and `POST /sync/redrive` (each needs a token).
+//! `GET /sync/status` (public), `GET /sync/entities/{entity}/{id}`, `POST /sync/run` and
+//! `POST /sync/redrive` (each needs a token).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use ps_core::change::{EntityKey, EntityKind};
+use ps_core::merge::SyncStatus;
+use ps_core::ports::SyncStateStore;
 use ps_http::auth::TokenKeys;
 use ps_http::error::ServiceError;
 use ps_http::route::route_key;
 use ps_http::{ApiError, response};
 use ps_sync::SyncError;
+use serde::Serialize;
 use serde_json::json;
 use sync::{SyncDeps, run_and_record};
 
@@ -32,6 +36,12 @@ async fn route(req: Request, api: &SyncApi) -> Result<Response<Body>, ApiError> 
                     Some(_) => api.keys.authorize(&req).map(|_| true)?,
                 };
             status(&api.deps, detailed).await
+        }
+        "GET /sync/entities/{entity}/{id}" => {
+            // What the remote last answered can echo the data: behind the token.
+            api.keys.authorize(&req)?;
+            let key = entity_path(&req)?;
+            entity_state(&api.deps, key).await
         }
         "POST /sync/run" => match api.keys.authorize(&req) {
             Ok(_) => run(&api.deps).await,
@@ -91,6 +101,77 @@ fn redrive_target(req: &Request) -> Result<Option<EntityKey>, ApiError> {
     }
 }
 
+/// `/sync/entities/posts/5`: the collection's name, as in the API's own paths.
+fn entity_path(req: &Request) -> Result<EntityKey, ApiError> {
+    let kind = match req.path_parameters().first("entity") {
+        Some("posts") => EntityKind::Post,
+        Some("comments") => EntityKind::Comment,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "entity must be posts or comments, got {:?}",
+                other.unwrap_or_default()
+            )));
+        }
+    };
+    Ok(EntityKey {
+        kind,
+        id: ps_http::route::path_id(req, "id")?,
+    })
+}
+
+/// One entity's place in the sync, as the console shows it beside the entity.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntitySyncView {
+    entity: EntityKind,
+    id: u64,
+    /// `queued` when the sync has not taken in any change of it yet (its change is still
+    /// in the queue, or there is no such entity); else the sync's own status.
+    status: String,
+    /// The id the remote knows it by.
+    remote_id: Option<u64>,
+    on_remote: bool,
+    /// A change of it is journaled and not yet on the remote.
+    pending: bool,
+    /// Its last change was parked in the dead-letter queue (`POST /sync/redrive` retries it).
+    parked: bool,
+    attempts: u32,
+    last_error: Option<String>,
+}
+
+async fn entity_state(deps: &SyncDeps, key: EntityKey) -> Result<Response<Body>, ApiError> {
+    let mut states = deps.store.load(&[key]).await.map_err(unavailable)?;
+    let view = match states.remove(&key) {
+        None => EntitySyncView {
+            entity: key.kind,
+            id: key.id,
+            status: "queued".into(),
+            remote_id: None,
+            on_remote: false,
+            pending: false,
+            parked: false,
+            attempts: 0,
+            last_error: None,
+        },
+        Some(state) => EntitySyncView {
+            entity: key.kind,
+            id: key.id,
+            status: serde_json::to_value(state.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            remote_id: state.remote_id,
+            on_remote: state.remote_exists,
+            pending: state.pending.is_some(),
+            // As the status counts it: failed with nothing left pending here.
+            parked: state.status == SyncStatus::Failed && state.pending.is_none(),
+            attempts: state.attempts,
+            last_error: state.last_error,
+        },
+    };
+    Ok(response::json(StatusCode::OK, &view))
+}
+
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::Service(ServiceError::Unavailable(e.to_string()))
 }
@@ -99,6 +180,7 @@ async fn status(deps: &SyncDeps, detailed: bool) -> Result<Response<Body>, ApiEr
     let queue = deps.queue.counts().await.map_err(unavailable)?;
     let entities = deps.store.state_summary().await.map_err(unavailable)?;
     let mut last_run = deps.store.last_report().await.map_err(unavailable)?;
+    let running_until = deps.store.lease_held_until().await.map_err(unavailable)?;
     let mut entities = serde_json::to_value(entities).unwrap_or_default();
     if !detailed {
         if let Some(e) = entities.as_object_mut() {
@@ -110,7 +192,15 @@ async fn status(deps: &SyncDeps, detailed: bool) -> Result<Response<Body>, ApiEr
     }
     Ok(response::json(
         StatusCode::OK,
-        &json!({ "queue": queue, "entities": entities, "lastRun": last_run, "detailed": detailed }),
+        &json!({
+            "queue": queue,
+            "entities": entities,
+            "lastRun": last_run,
+            // A run holds the lease (until then, at the latest): the console follows it.
+            "running": running_until.is_some(),
+            "runningUntil": running_until,
+            "detailed": detailed,
+        }),
     ))
 }
 

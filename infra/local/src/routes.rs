@@ -25,23 +25,46 @@ impl Route {
 
     /// The path parameters if `path` matches this route's pattern.
     fn matches(&self, path: &str) -> Option<HashMap<String, String>> {
-        let pattern: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        let mut pattern: Vec<&str> = self.path.trim_matches('/').split('/').collect();
         let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let mut params = HashMap::new();
+        // A greedy `{name+}` at the end takes one or more segments, slashes and all.
+        if let Some(name) = pattern
+            .last()
+            .and_then(|p| p.strip_prefix('{'))
+            .and_then(|p| p.strip_suffix("+}"))
+        {
+            let fixed = pattern.len() - 1;
+            if actual.len() <= fixed || actual[fixed..].iter().all(|a| a.is_empty()) {
+                return None;
+            }
+            params.insert(name.to_owned(), actual[fixed..].join("/"));
+            pattern.truncate(fixed);
+            return matches_fixed(&pattern, &actual[..fixed], params);
+        }
         if pattern.len() != actual.len() {
             return None;
         }
-        let mut params = HashMap::new();
-        for (p, a) in pattern.iter().zip(&actual) {
-            match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                Some(name) if !a.is_empty() => {
-                    params.insert(name.to_owned(), (*a).to_owned());
-                }
-                _ if p == a => {}
-                _ => return None,
-            }
-        }
-        Some(params)
+        matches_fixed(&pattern, &actual, params)
     }
+}
+
+/// Segment by segment: a literal matches itself, `{name}` any non-empty segment.
+fn matches_fixed(
+    pattern: &[&str],
+    actual: &[&str],
+    mut params: HashMap<String, String>,
+) -> Option<HashMap<String, String>> {
+    for (p, a) in pattern.iter().zip(actual) {
+        match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) if !a.is_empty() => {
+                params.insert(name.to_owned(), (*a).to_owned());
+            }
+            _ if p == a => {}
+            _ => return None,
+        }
+    }
+    Some(params)
 }
 
 #[derive(Debug, Clone)]
@@ -150,5 +173,34 @@ Resources:
         assert!(routes.resolve("GET", "/posts/42/x").is_none());
         assert!(routes.resolve("DELETE", "/posts/42").is_none());
         assert!(routes.resolve("GET", "/posts/").unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn a_greedy_parameter_takes_the_rest_of_the_path() {
+        let routes = Routes::from_template(
+            r#"
+Resources:
+  Console:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: console } }
+    Properties:
+      Events:
+        Page: { Type: HttpApi, Properties: { Path: /admin, Method: GET } }
+        Files: { Type: HttpApi, Properties: { Path: "/admin/{path+}", Method: GET } }
+"#,
+        )
+        .unwrap();
+        let (route, params) = routes.resolve("GET", "/admin/assets/x/index.js").unwrap();
+        assert_eq!(route.key(), "GET /admin/{path+}");
+        assert_eq!(params["path"], "assets/x/index.js");
+        assert_eq!(
+            routes.resolve("GET", "/admin/").unwrap().0.key(),
+            "GET /admin"
+        );
+        assert_eq!(
+            routes.resolve("GET", "/admin").unwrap().0.key(),
+            "GET /admin"
+        );
+        assert!(routes.resolve("GET", "/administrator/x").is_none());
     }
 }

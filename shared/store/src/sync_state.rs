@@ -254,6 +254,25 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Until when a run holds the sync's lease (Unix seconds), if one does now: a run going
+    /// on, or one that died and whose lease has not run out yet.
+    pub async fn lease_held_until(&self) -> Result<Option<u64>, DynamoError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.tables().meta)
+            .set_key(Some(pk(LEASE_KEY.into())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(DynamoError::sdk)?;
+        let expires = out.item.and_then(|i| {
+            i.get("expiresAt")
+                .and_then(|e| e.as_n().ok()?.parse::<u64>().ok())
+        });
+        Ok(expires.filter(|until| *until >= now_secs()))
+    }
+
     pub async fn last_report(&self) -> Result<Option<serde_json::Value>, DynamoError> {
         let out = self
             .client()
