@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 
 use crate::LocalError;
 
+/// How long after a read the confirming read comes (see [`StreamReader::read_shard`]).
+const CONFIRM_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// GetRecords' largest page.
 pub const MAX_RECORDS: i32 = 1000;
 
@@ -137,6 +140,11 @@ impl StreamReader {
 
     /// Up to `limit` records of `shard` after its position, through a fresh iterator. Does
     /// not move the position: [`StreamReader::accept`] does, once they are handed on.
+    ///
+    /// Records are handed on only once a second read, a moment later, returns them too: a
+    /// read that races moto's roll-back of a cancelled transaction can return the
+    /// rolled-back write (a phantom record, gone from the real stream), and taking its
+    /// sequence number as the position would skip the real record that reuses it.
     pub async fn read_shard(&mut self, shard: &str, limit: i32) -> Result<Vec<Record>, LocalError> {
         let Some(position) = self.shards.get(shard).cloned() else {
             return Ok(Vec::new());
@@ -144,6 +152,41 @@ impl StreamReader {
         if position.finished {
             return Ok(Vec::new());
         }
+        let (first, closed) = self.read_once(shard, &position, limit).await?;
+        if first.is_empty() {
+            if closed {
+                // A closed shard with nothing after the position.
+                if let Some(p) = self.shards.get_mut(shard) {
+                    p.finished = true;
+                }
+            }
+            return Ok(first);
+        }
+        tokio::time::sleep(CONFIRM_AFTER).await;
+        let (second, _) = self.read_once(shard, &position, limit).await?;
+        let agreed = first
+            .iter()
+            .zip(&second)
+            .take_while(|(a, b)| a.event_id() == b.event_id() && sequence_of(a) == sequence_of(b))
+            .count();
+        if agreed < first.len() {
+            tracing::warn!(
+                shard,
+                read = first.len(),
+                confirmed = agreed,
+                "records that a second read did not return were not handed on"
+            );
+        }
+        Ok(first.into_iter().take(agreed).collect())
+    }
+
+    /// One read after `position` through a fresh iterator, and whether the shard is closed.
+    async fn read_once(
+        &self,
+        shard: &str,
+        position: &Position,
+        limit: i32,
+    ) -> Result<(Vec<Record>, bool), LocalError> {
         let request = self
             .client
             .get_shard_iterator()
@@ -156,7 +199,7 @@ impl StreamReader {
                 .sequence_number(sequence),
         };
         let Some(iterator) = request.send().await.map_err(sdk)?.shard_iterator else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         };
         let out = self
             .client
@@ -167,13 +210,8 @@ impl StreamReader {
             .await
             .map_err(sdk)?;
         let records = out.records.unwrap_or_default();
-        if records.is_empty() && out.next_shard_iterator.is_none() {
-            // A closed shard with nothing after the position.
-            if let Some(p) = self.shards.get_mut(shard) {
-                p.finished = true;
-            }
-        }
-        Ok(records)
+        let closed = records.is_empty() && out.next_shard_iterator.is_none();
+        Ok((records, closed))
     }
 
     /// The last record accepted in each shard that has one.
