@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/placeholder-sync/target
 TOOLS := .tools/.installed-v4
 
-.PHONY: up down import redrive test lint unit console console-test smoke package bench chaos fuzz tools fmt clean
+.PHONY: up down import client redrive test lint unit console console-test smoke package bench chaos fuzz tools fmt clean
 
 up: ## install tools, build, and start the whole local stack in the background
 	@infra/local/up.sh
@@ -14,6 +14,10 @@ down: ## stop exactly what `make up` started
 import: ## import from the remote into the running stack (ARGS=--allow-local-changes)
 	@source infra/local/env.sh && set -a && source "$$STATE_DIR/functions.env" && set +a && \
 	  "$$CARGO_TARGET_DIR/debug/import" $(ARGS)
+
+client: ## the machine clients of POST /ingest, on the running stack: ARGS="add NAME", "rotate NAME [GRACE_SECONDS]", "revoke NAME" or "list"
+	@source infra/local/env.sh && set -a && source "$$STATE_DIR/functions.env" && set +a && \
+	  INGEST_CLIENTS_FILE="$$STATE_DIR/ingest-clients.json" "$$CARGO_TARGET_DIR/debug/local-stack" client $(ARGS)
 
 redrive: ## put the parked changes back into the sync (the running stack; ARGS="entity=post&id=5" for one)
 	@infra/local/redrive.sh "$(ARGS)"

@@ -60,6 +60,30 @@ kill "$js_pid"
 API_URL="$api" REMOTE_URL="http://127.0.0.1:$REMOTE_PORT" OUT_DIR="$STATE_DIR/console-e2e" \
   node console/e2e/console.e2e.mjs
 
+# A machine client: added with `make client`'s command, its batches signed and sent by
+# docs/ingest-client.sh (the README's example): applied, repeated (409), refused whole (400),
+# then a replace, deletes (a post with its comments) and its status.
+client_added=$(set -a; source "$STATE_DIR/functions.env"; set +a
+  INGEST_CLIENTS_FILE="$STATE_DIR/ingest-clients.json" "$CARGO_TARGET_DIR/debug/local-stack" client add smoke-client)
+export INGEST_URL="$api" INGEST_CLIENT=smoke-client
+INGEST_SECRET=$(sed -n 's/.*(shown only now): //p' <<<"$client_added")
+export INGEST_SECRET
+expect() { # expect STATUS BODY [KEY]: sends, checks the status, prints the answer's body
+  local out; out=$(docs/ingest-client.sh "$2" ${3:+"$3"})
+  [ "$(tail -1 <<<"$out")" = "$1" ] || { echo "ingest: expected $1, got: $out" >&2; exit 1; }
+  head -n -1 <<<"$out"
+}
+batch='{"items":[{"op":"upsert","entity":"post","ref":"p","data":{"title":"from a machine","body":"b"}},{"op":"upsert","entity":"comment","data":{"postRef":"p","name":"n","email":"m@example.com","body":"b"}}]}'
+ids=$(expect 202 "$batch" | python3 -c 'import json,sys; r=json.load(sys.stdin)["results"]; print(r[0]["id"], r[1]["id"])')
+read -r machine_post machine_comment <<<"$ids"
+expect 409 "$batch" >/dev/null
+expect 400 '{"items":[{"op":"upsert","entity":"post","data":{"title":"never","body":"b"}},{"op":"delete","entity":"post","id":999999}]}' >/dev/null
+curl -sf "$api/posts?title=never" | python3 -c 'import json,sys; assert json.load(sys.stdin) == [], "a refused batch wrote"'
+expect 202 "{\"items\":[{\"op\":\"upsert\",\"entity\":\"post\",\"id\":$machine_post,\"data\":{\"title\":\"from a machine, replaced\",\"body\":\"b\"}},{\"op\":\"upsert\",\"entity\":\"comment\",\"data\":{\"postId\":$machine_post,\"name\":\"n2\",\"email\":\"m@example.com\",\"body\":\"b\"}}]}" >/dev/null
+expect 202 "{\"items\":[{\"op\":\"delete\",\"entity\":\"comment\",\"id\":$machine_comment},{\"op\":\"delete\",\"entity\":\"post\",\"id\":$machine_post}]}" >/dev/null
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$api/posts/$machine_post")" = 404 ]
+docs/ingest-client.sh --status | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s["client"] == "smoke-client" and s["written"] == 3, s; print("ingest status:", s)'
+
 # The contract: schemathesis from openapi.json, writes included; no 5xx, nothing off-contract.
 python3 tests/fuzz.py --url "$api" --examples "${FUZZ_EXAMPLES:-25}"
 

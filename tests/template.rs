@@ -137,7 +137,7 @@ async fn every_template_route_is_served_by_its_function() {
     let routes =
         local_stack::routes::Routes::from_template_file(&workspace_root().join("template.yaml"))
             .unwrap();
-    assert_eq!(routes.all().len(), 22);
+    assert_eq!(routes.all().len(), 24);
     for route in routes.all() {
         let path = route
             .path

@@ -58,7 +58,8 @@ if [ ! -f "$STATE_DIR/auth-users.json" ] || [ "$(cat "$STATE_DIR/auth-user" 2>/d
   printf '{"%s":"%s"}' "$DEMO_USER" "$hash" >"$STATE_DIR/auth-users.json"
   printf '%s' "$DEMO_USER:$DEMO_PASSWORD" >"$STATE_DIR/auth-user"
 fi
-"$local_stack" secrets "$STATE_DIR/jwt-secret" "$STATE_DIR/auth-users.json" >"$STATE_DIR/secrets.env" \
+[ -f "$STATE_DIR/ingest-clients.json" ] || echo '{}' >"$STATE_DIR/ingest-clients.json"
+"$local_stack" secrets "$STATE_DIR/jwt-secret" "$STATE_DIR/auth-users.json" "$STATE_DIR/ingest-clients.json" >"$STATE_DIR/secrets.env" \
   || fail "could not create the secrets"
 cat >"$STATE_DIR/functions.env" <<ENV
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL

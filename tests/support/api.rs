@@ -28,6 +28,23 @@ pub fn test_keys() -> TokenKeys {
     TokenKeys::new(TEST_SECRET, Duration::from_secs(900)).expect("test secret is long enough")
 }
 
+/// The ingest clients' secrets in tests: `acme`'s is this.
+pub const INGEST_SECRET: &str = "acme-test-secret";
+
+fn ingest_clients() -> ps_http::signature::Clients {
+    use ps_http::signature::{Client, ClientSecret, Clients};
+    let client = |value: &str| Client {
+        secrets: vec![ClientSecret {
+            value: value.to_owned(),
+            until: None,
+        }],
+    };
+    Clients(HashMap::from([
+        ("acme".to_owned(), client(INGEST_SECRET)),
+        ("other".to_owned(), client("other-test-secret")),
+    ]))
+}
+
 /// The API as API Gateway would drive it: each request is resolved against template.yaml's
 /// routes, turned into the payload 2.0 event, parsed by `lambda_http`, and handled by the
 /// function the template names, over a real (emulated) DynamoDB.
@@ -36,6 +53,8 @@ pub struct Api {
     posts: PostsApi<DynamoStore>,
     comments: CommentsApi<DynamoStore>,
     auth: AuthApi,
+    /// Machine clients `acme` ([`INGEST_SECRET`]) and `other`; its rate may be changed.
+    pub ingest: ingest_api::IngestApi<DynamoStore>,
     /// Only pipelines (tests/support/sync.rs) have the queue and remote it needs.
     pub sync: Option<sync_api::SyncApi>,
     pub store: DynamoStore,
@@ -93,6 +112,13 @@ impl Api {
                 users,
                 keys: test_keys(),
                 attempts: std::sync::Arc::new(store.clone()),
+            },
+            ingest: ingest_api::IngestApi {
+                store: store.clone(),
+                clients: Box::new(ingest_api::clients::Fixed(std::sync::Arc::new(
+                    ingest_clients(),
+                ))),
+                per_minute: 1_000,
             },
             sync: None,
             store,
@@ -153,6 +179,7 @@ impl Api {
             "auth-api" => auth_api::handle(req, &self.auth).await,
             "openapi" => openapi::handle(req).await,
             "console" => console::handle(req).await,
+            "ingest-api" => ingest_api::handle(req, &self.ingest).await,
             "sync-api" => {
                 let sync = self
                     .sync

@@ -15,10 +15,15 @@
 //!   the users' secret.
 //! - `user-add NAME`: reads a password from stdin and adds NAME with its hash to the users'
 //!   secret that `AUTH_USERS_SECRET_ARN` names.
-//! - `secrets TOKEN_KEY_FILE USERS_FILE`: sets the token signing key and the users (a JSON
-//!   object of name to hash) as Secrets Manager secrets on the emulator, as the template's
-//!   `TokenSigningKey` and `AuthUsersSecret`, and prints their ARNs as `JWT_SECRET_ARN=` and
-//!   `AUTH_USERS_SECRET_ARN=` lines for the functions' environment.
+//! - `secrets TOKEN_KEY_FILE USERS_FILE INGEST_CLIENTS_FILE`: sets the token signing key, the
+//!   users (a JSON object of name to hash) and the ingest clients as Secrets Manager secrets
+//!   on the emulator, as the template's `TokenSigningKey`, `AuthUsersSecret` and
+//!   `IngestClientsSecret`, and prints their ARNs as `JWT_SECRET_ARN=`,
+//!   `AUTH_USERS_SECRET_ARN=` and `INGEST_CLIENTS_SECRET_ARN=` lines for the functions.
+//! - `client add NAME` / `client rotate NAME [GRACE_SECONDS]` / `client revoke NAME` /
+//!   `client list`: the machine clients of `POST /ingest`, in the secret
+//!   `INGEST_CLIENTS_SECRET_ARN` names (on the emulator, or on AWS); add and rotate print the
+//!   new secret once.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -49,9 +54,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         "secrets" => {
             let files: Vec<String> = std::env::args().skip(2).collect();
-            let [key_file, users_file] = files.as_slice() else {
+            let [key_file, users_file, clients_file] = files.as_slice() else {
                 return Err(LocalError::Config(
-                    "usage: local-stack secrets TOKEN_KEY_FILE USERS_FILE".into(),
+                    "usage: local-stack secrets TOKEN_KEY_FILE USERS_FILE INGEST_CLIENTS_FILE"
+                        .into(),
                 )
                 .into());
             };
@@ -60,6 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             for (var_name, name, file) in [
                 ("JWT_SECRET_ARN", "token-key", key_file),
                 ("AUTH_USERS_SECRET_ARN", "auth-users", users_file),
+                ("INGEST_CLIENTS_SECRET_ARN", "ingest-clients", clients_file),
             ] {
                 let value = std::fs::read_to_string(file)?;
                 let arn =
@@ -95,6 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await?;
             println!("{name} can log in (functions started before now still know the old list)");
         }
+        "client" => client(std::env::args().skip(2).collect()).await?,
         "init" => {
             // Prints the queue URLs as KEY=VALUE lines for the functions' environment.
             let store = ps_store::connect_from_env().await?;
@@ -178,5 +186,65 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(2);
         }
     }
+    Ok(())
+}
+
+/// `client add|rotate|revoke|list`: edits the ingest clients' secret in place.
+async fn client(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
+    use ps_http::signature::Clients;
+    let usage =
+        "usage: local-stack client add NAME | rotate NAME [GRACE_SECONDS] | revoke NAME | list";
+    let arn = std::env::var("INGEST_CLIENTS_SECRET_ARN")
+        .map_err(|_| LocalError::Config("INGEST_CLIENTS_SECRET_ARN is not set".into()))?;
+    let secrets = ps_aws::secrets::client(&ps_aws::config_from_env().await, None);
+    let mut clients: Clients =
+        serde_json::from_str(&ps_aws::secrets::read(&secrets, &arn).await?.current)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["list"] => {
+            let mut names: Vec<_> = clients.0.iter().collect();
+            names.sort_by_key(|(name, _)| *name);
+            for (name, client) in names {
+                let grace: Vec<String> = client
+                    .secrets
+                    .iter()
+                    .filter_map(|s| s.until)
+                    .map(|u| format!("an old secret valid {} s more", u.saturating_sub(now)))
+                    .collect();
+                println!("{name}\t{}", grace.join(", "));
+            }
+            return Ok(());
+        }
+        ["add", name] => {
+            let secret = clients.add(name)?;
+            println!("client {name} added; its secret (shown only now): {secret}");
+        }
+        ["rotate", name, rest @ ..] => {
+            let grace = match rest {
+                [] => 86_400,
+                [g] => g.parse().map_err(|_| LocalError::Config(usage.into()))?,
+                _ => return Err(LocalError::Config(usage.into()).into()),
+            };
+            let secret = clients.rotate(name, grace, now)?;
+            println!(
+                "client {name} has a new secret (shown only now): {secret}\nits old one works for {grace} s more"
+            );
+        }
+        ["revoke", name] => {
+            clients.revoke(name)?;
+            println!("client {name} revoked");
+        }
+        _ => return Err(LocalError::Config(usage.into()).into()),
+    }
+    let text = serde_json::to_string(&clients)?;
+    ps_aws::secrets::set(&secrets, &arn, &text).await?;
+    // The local stack's copy, which the next `make up` puts into the new emulator.
+    if let Ok(file) = std::env::var("INGEST_CLIENTS_FILE") {
+        std::fs::write(file, &text)?;
+    }
+    println!("(functions read the list again within a minute)");
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! anyone allowed `lambda:GetFunctionConfiguration` reads). The environment names only the
 //! secret (`…_SECRET_ARN`).
 
-use aws_sdk_secretsmanager::Client;
+pub use aws_sdk_secretsmanager::Client;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {

@@ -4,6 +4,7 @@
 
 pub mod change;
 pub mod error;
+pub mod ingest;
 pub mod login;
 pub mod merge;
 pub mod model;

@@ -18,6 +18,9 @@ pub enum ApiError {
     /// Malformed, expired or wrongly signed bearer token.
     #[error("{0}")]
     InvalidToken(String),
+    /// A machine client's request signature is missing, malformed, stale or wrong.
+    #[error("{0}")]
+    InvalidSignature(String),
     /// Wrong username or password.
     #[error("invalid username or password")]
     BadCredentials,
@@ -52,9 +55,10 @@ impl ApiError {
             },
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::MissingToken | ApiError::InvalidToken(_) | ApiError::BadCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::MissingToken
+            | ApiError::InvalidToken(_)
+            | ApiError::InvalidSignature(_)
+            | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
             ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -95,6 +99,7 @@ impl ApiError {
                 ApiError::InvalidToken(_) => {
                     "Bearer realm=\"placeholder-sync\", error=\"invalid_token\""
                 }
+                ApiError::InvalidSignature(_) => "HMAC-SHA256 realm=\"placeholder-sync ingest\"",
                 _ => "Bearer realm=\"placeholder-sync\"",
             };
             response.headers_mut().insert(

@@ -10,6 +10,7 @@ pub mod link;
 pub mod request;
 pub mod response;
 pub mod route;
+pub mod signature;
 pub mod telemetry;
 
 use std::convert::Infallible;

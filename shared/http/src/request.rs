@@ -64,14 +64,19 @@ pub fn once(req: &Request) -> Result<Option<ps_core::ports::Once>, ApiError> {
 }
 
 fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
+    raw_body(req, MAX_BODY_BYTES)
+}
+
+/// The body's exact bytes (what a signature covers), at most `max` of them.
+pub fn raw_body(req: &Request, max: usize) -> Result<&[u8], ApiError> {
     let bytes: &[u8] = match req.body() {
         Body::Empty => &[],
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
         _ => &[],
     };
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
+    if bytes.len() > max {
+        return Err(ApiError::PayloadTooLarge(max));
     }
     Ok(bytes)
 }

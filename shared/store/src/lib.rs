@@ -6,12 +6,14 @@
 //! events.
 
 mod dynamo;
+mod ingest;
 pub mod items;
 mod login;
 pub mod schema;
 mod sync_state;
 
 pub use dynamo::DynamoStore;
+pub use ingest::TRACKED_PER_DAY_MAX;
 pub use login::EXPIRES_ATTRIBUTE;
 pub use schema::{TableNames, create_tables};
 pub use sync_state::{FailedEntity, StateSummary};
