@@ -19,6 +19,27 @@ fn signature(client: &str, secret: &str, t: u64, body: &[u8]) -> String {
     format!("t={t},client={client},v1={}", sign(secret, t, body))
 }
 
+/// `body` as `client` signs it now, to `method path`.
+async fn signed_as(
+    api: &Api,
+    (client, secret): (&str, &str),
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> TestResponse {
+    let header = signature(client, secret, now(), body);
+    let body = (!body.is_empty()).then_some(body);
+    api.request(
+        method,
+        path,
+        &[("x-ingest-signature", header.as_str())],
+        body,
+    )
+    .await
+}
+
+const ACME: (&str, &str) = ("acme", INGEST_SECRET);
+
 async fn send(api: &Api, body: &Value, extra: &[(&str, &str)]) -> TestResponse {
     send_at(api, body, now(), extra).await
 }
@@ -190,16 +211,7 @@ async fn a_bad_batch_is_refused_whole_and_writes_nothing() {
             assert!(r.json()["errors"][field].is_array(), "{}", r.json());
         }
     }
-    let not_json = b"{\"items\": [".to_vec();
-    let header = signature("acme", INGEST_SECRET, now(), &not_json);
-    let r = api
-        .request(
-            "POST",
-            "/ingest",
-            &[("x-ingest-signature", header.as_str())],
-            Some(&not_json),
-        )
-        .await;
+    let r = signed_as(&api, ACME, "POST", "/ingest", b"{\"items\": [").await;
     assert_eq!(r.status, 400);
     assert!(
         r.json()["message"]
@@ -252,16 +264,13 @@ async fn a_client_past_its_rate_waits() {
     assert!((1..=60).contains(&wait), "{wait}");
     // Another client has a rate of its own.
     let body = mixed_batch("other client").to_string().into_bytes();
-    let header = signature("other", "other-test-secret", now(), &body);
-    let r = api
-        .request(
-            "POST",
-            "/ingest",
-            &[("x-ingest-signature", header.as_str())],
-            Some(&body),
-        )
-        .await;
-    assert_eq!(r.status, 202);
+    let other = ("other", "other-test-secret");
+    assert_eq!(
+        signed_as(&api, other, "POST", "/ingest", &body)
+            .await
+            .status,
+        202
+    );
 }
 
 /// The writes are the API's: captured, synced, and counted in the client's status.
@@ -269,19 +278,11 @@ async fn a_client_past_its_rate_waits() {
 async fn a_clients_writes_are_synced_and_its_status_says_so() {
     let remote = JsonServer::start().await;
     let p = Pipeline::new(&remote.url).await;
-    async fn status(api: &Api) -> TestResponse {
-        let header = signature("acme", INGEST_SECRET, now(), b"");
-        api.request(
-            "GET",
-            "/ingest/status",
-            &[("x-ingest-signature", header.as_str())],
-            None,
-        )
-        .await
-    }
     let r = send(&p.api, &mixed_batch("to the remote"), &[]).await;
     assert_eq!(r.status, 202);
-    let s = status(&p.api).await.json();
+    let s = signed_as(&p.api, ACME, "GET", "/ingest/status", b"")
+        .await
+        .json();
     assert_eq!(
         (
             s["written"].as_u64(),
@@ -293,7 +294,9 @@ async fn a_clients_writes_are_synced_and_its_status_says_so() {
     );
     p.capture().await;
     p.sync().await;
-    let s = status(&p.api).await.json();
+    let s = signed_as(&p.api, ACME, "GET", "/ingest/status", b"")
+        .await
+        .json();
     assert_eq!(
         (
             s["written"].as_u64(),

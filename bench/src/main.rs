@@ -310,6 +310,80 @@ async fn status_figures() -> Vec<Figure> {
     ]
 }
 
+/// Machine clients and the token endpoint, in-process against moto: how fast a signed batch
+/// of 100 creates is applied, and how many failed logins a name gets before the 429.
+async fn ingest_figures() -> Vec<Figure> {
+    use placeholder_sync_tests::api::INGEST_SECRET;
+    let mut api = Api::new().await;
+    api.ingest.per_minute = 1_000_000;
+    let batches = 10;
+    let mut items = 0usize;
+    let started = Instant::now();
+    for b in 0..batches {
+        let body = json!({"items": (0..100).map(|i| json!({
+            "op": "upsert", "entity": "post",
+            "data": {"title": format!("bench {b}-{i}"), "body": "pushed by a machine"}
+        })).collect::<Vec<_>>()})
+        .to_string()
+        .into_bytes();
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let header = format!(
+            "t={t},client=acme,v1={}",
+            ps_http::signature::sign(INGEST_SECRET, t, &body)
+        );
+        let r = api
+            .request(
+                "POST",
+                "/ingest",
+                &[("x-ingest-signature", header.as_str())],
+                Some(&body),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+        items += r.json()["accepted"].as_u64().expect("accepted") as usize;
+    }
+    let per_s = items as f64 / started.elapsed().as_secs_f64();
+
+    let wrong = json!({"username": "demo", "password": "not the password"}).to_string();
+    let mut failures = 0u64;
+    loop {
+        let r = api
+            .request_from(
+                "203.0.113.9",
+                "POST",
+                "/auth/token",
+                &[("content-type", "application/json")],
+                Some(wrong.as_bytes()),
+            )
+            .await;
+        match r.status {
+            401 => failures += 1,
+            429 => break,
+            other => panic!("a failed login answered {other}"),
+        }
+        assert!(failures <= 100, "no 429 after 100 failed logins");
+    }
+    vec![
+        Figure {
+            key: "ingest_items_per_s",
+            what: "POST /ingest: items applied per second, 10 signed batches of 100 creates, in-process against moto".into(),
+            value: per_s,
+            unit: "items/s",
+            bound: Bound::None,
+        },
+        Figure {
+            key: "login_attempts_before_429",
+            what: "failed logins for one user name before POST /auth/token answers 429".into(),
+            value: failures as f64,
+            unit: "attempts",
+            bound: Bound::AtMost(10.0),
+        },
+    ]
+}
+
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
@@ -502,6 +576,14 @@ fn ps_http_hash() -> String {
 
 /// The keys every run must report (`bench/results.json` holds them, null if a part failed).
 const REQUIRED: &[(&str, &str)] = &[
+    (
+        "ingest_items_per_s",
+        "POST /ingest items applied per second",
+    ),
+    (
+        "login_attempts_before_429",
+        "failed logins for one name before a 429",
+    ),
     ("merge_events_per_s", "change events merged per second"),
     ("sim_seeds", "simulated seeds (deterministic simulation)"),
     ("sim_lost", "entities lost across the simulated seeds"),
@@ -570,6 +652,85 @@ const REQUIRED: &[(&str, &str)] = &[
     ),
 ];
 
+/// A figure's line in BENCHMARKS.md's table.
+fn row(f: &Figure) -> String {
+    let value = if f.value.abs() >= 1000.0 {
+        format!("{:.0} {}", f.value, f.unit)
+    } else {
+        format!("{:.3} {}", f.value, f.unit)
+    };
+    let (bound, ratio) = match f.bound {
+        Bound::AtLeast(b) => (format!("≥ {b}"), f.ratio()),
+        Bound::AtMost(b) => (format!("≤ {b}"), f.ratio()),
+        Bound::None => (String::new(), None),
+    };
+    let mark = match f.passed() {
+        Some(true) => "ok",
+        Some(false) => "**over bound**",
+        None => "",
+    };
+    format!(
+        "| {} (`{}`) | {} | {} | {} | {} |\n",
+        f.what,
+        f.key,
+        value.trim(),
+        bound,
+        ratio.map(|r| format!("{r:.3}")).unwrap_or_default(),
+        mark
+    )
+}
+
+/// `BENCH_ONLY=… BENCH_MERGE=1`: puts a partial run's figures into the reports of the last
+/// full run (their rows replaced or added, said so under the table), leaving the rest.
+fn merge_reports(root: &Path, figures: &[Figure]) {
+    let path = root.join("bench/results.json");
+    let mut results: BTreeMap<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("results.json"))
+            .expect("results.json is a map");
+    for f in figures {
+        results.insert(f.key.to_owned(), json!(f.value));
+    }
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&results).expect("json") + "\n",
+    )
+    .expect("results.json");
+    let md_path = root.join("BENCHMARKS.md");
+    let md = std::fs::read_to_string(&md_path).expect("BENCHMARKS.md");
+    let mut lines: Vec<String> = md.lines().map(str::to_owned).collect();
+    for f in figures {
+        let tag = format!("(`{}`)", f.key);
+        let new = row(f).trim_end().to_owned();
+        lines.retain(|l| !(l.starts_with("- `") && l.contains(&format!("`{}`:", f.key))));
+        match lines
+            .iter()
+            .position(|l| l.starts_with("| ") && l.contains(&tag))
+        {
+            Some(i) => lines[i] = new,
+            None => {
+                let last = lines
+                    .iter()
+                    .rposition(|l| l.starts_with("| "))
+                    .expect("a table");
+                lines.insert(last + 1, new);
+            }
+        }
+    }
+    let keys: Vec<String> = figures.iter().map(|f| format!("`{}`", f.key)).collect();
+    let last = lines
+        .iter()
+        .rposition(|l| l.starts_with("| "))
+        .expect("a table");
+    lines.insert(
+        last + 1,
+        format!(
+            "\nFrom a later partial run (`BENCH_ONLY`, same machine): {}.",
+            keys.join(", ")
+        ),
+    );
+    std::fs::write(&md_path, lines.join("\n") + "\n").expect("BENCHMARKS.md");
+}
+
 fn write_reports(root: &Path, figures: &[Figure]) {
     let mut results: BTreeMap<&str, Value> = BTreeMap::new();
     for f in figures {
@@ -589,30 +750,7 @@ fn write_reports(root: &Path, figures: &[Figure]) {
         "# Benchmarks\n\nWritten by `make bench` on this project's 2-core machine against the local stand-ins (moto server,\njson-server). `bench/results.json` has the same figures by key.\n\n| figure | value | bound | ratio | |\n| --- | --- | --- | --- | --- |\n",
     );
     for f in figures {
-        let value = if f.value.abs() >= 1000.0 {
-            format!("{:.0} {}", f.value, f.unit)
-        } else {
-            format!("{:.3} {}", f.value, f.unit)
-        };
-        let (bound, ratio) = match f.bound {
-            Bound::AtLeast(b) => (format!("≥ {b}"), f.ratio()),
-            Bound::AtMost(b) => (format!("≤ {b}"), f.ratio()),
-            Bound::None => (String::new(), None),
-        };
-        let mark = match f.passed() {
-            Some(true) => "ok",
-            Some(false) => "**over bound**",
-            None => "",
-        };
-        md.push_str(&format!(
-            "| {} (`{}`) | {} | {} | {} | {} |\n",
-            f.what,
-            f.key,
-            value.trim(),
-            bound,
-            ratio.map(|r| format!("{r:.3}")).unwrap_or_default(),
-            mark
-        ));
+        md.push_str(&row(f));
     }
     let missing: Vec<_> = REQUIRED
         .iter()
@@ -662,6 +800,9 @@ async fn main() {
     }
     if part("status") {
         figures.extend(status_figures().await);
+    }
+    if part("ingest") {
+        figures.extend(ingest_figures().await);
     }
     let dir = tempfile_dir();
     if part("import") {
@@ -718,6 +859,9 @@ async fn main() {
     if only.is_none() {
         write_reports(&root, &figures);
         println!("wrote BENCHMARKS.md and bench/results.json");
+    } else if std::env::var_os("BENCH_MERGE").is_some() {
+        merge_reports(&root, &figures);
+        println!("merged these figures into BENCHMARKS.md and bench/results.json");
     }
 }
 
@@ -753,6 +897,10 @@ How they are taken:
   $0.0000133334/GB-s and $0.20/M requests at 128 MB, SQS FIFO $0.50/M requests, DynamoDB
   $0.625/M write units and $0.125/M read units, Streams reads by a Lambda trigger free; the
   handler durations measured here (against moto, slower than DynamoDB) and items under 1 KB.
+- **Ingest**: 10 batches of 100 post creates, each signed as a client signs it, through the
+  in-process handler against one moto server: every create is its own transaction (post,
+  counters, idempotency item), as an API create is. `login_attempts_before_429`: wrong
+  passwords for one name from one address until the token endpoint answers 429.
 - **Rate limit**: creates of 8 s × the limit new posts synced (on a fresh moto server) to a
   local remote that answers at once and records each arrival; utilisation is the calls per
   second between the first and last arrival ÷ the limit; a violation is a limit whose busiest

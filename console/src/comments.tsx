@@ -1,14 +1,10 @@
 import {
-    AutocompleteInput,
-    Create,
     Datagrid,
     DeleteButton,
-    Edit,
     EditButton,
     List,
     NumberField,
     ReferenceField,
-    ReferenceInput,
     SearchInput,
     Show,
     SimpleForm,
@@ -18,13 +14,12 @@ import {
     TopToolbar,
     type RedirectionSideEffect,
 } from 'react-admin';
+import { CreatePage, EditPage, PostPicker } from './forms';
 import { EntitySyncPanel } from './sync/EntitySyncPanel';
 
 const commentFilters = [
     <SearchInput key="q" source="q" alwaysOn />,
-    <ReferenceInput key="postId" source="postId" reference="posts">
-        <AutocompleteInput label="Post" optionText="title" filterToQuery={(q) => ({ q })} />
-    </ReferenceInput>,
+    <PostPicker key="postId" source="postId" />,
 ];
 
 export function CommentList() {
@@ -47,9 +42,7 @@ export function CommentList() {
 function CommentForm() {
     return (
         <SimpleForm>
-            <ReferenceInput source="postId" reference="posts">
-                <AutocompleteInput label="Post" optionText="title" filterToQuery={(q) => ({ q })} />
-            </ReferenceInput>
+            <PostPicker />
             <TextInput source="name" fullWidth />
             <TextInput source="email" fullWidth />
             <TextInput source="body" multiline fullWidth minRows={3} />
@@ -63,17 +56,17 @@ const toItsPost: RedirectionSideEffect = (_resource, _id, data) =>
 
 export function CommentEdit() {
     return (
-        <Edit mutationMode="pessimistic" redirect="show">
+        <EditPage>
             <CommentForm />
-        </Edit>
+        </EditPage>
     );
 }
 
 export function CommentCreate() {
     return (
-        <Create redirect={toItsPost}>
+        <CreatePage redirect={toItsPost}>
             <CommentForm />
-        </Create>
+        </CreatePage>
     );
 }
 

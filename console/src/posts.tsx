@@ -1,9 +1,7 @@
 import {
     CreateButton,
-    Create,
     Datagrid,
     DeleteButton,
-    Edit,
     EditButton,
     List,
     NumberField,
@@ -20,6 +18,7 @@ import {
     TopToolbar,
     useRecordContext,
 } from 'react-admin';
+import { CreatePage, EditPage } from './forms';
 import { EntitySyncPanel } from './sync/EntitySyncPanel';
 
 const postFilters = [
@@ -56,17 +55,17 @@ function PostForm() {
 
 export function PostEdit() {
     return (
-        <Edit mutationMode="pessimistic" redirect="show">
+        <EditPage>
             <PostForm />
-        </Edit>
+        </EditPage>
     );
 }
 
 export function PostCreate() {
     return (
-        <Create redirect="show">
+        <CreatePage>
             <PostForm />
-        </Create>
+        </CreatePage>
     );
 }
 

@@ -414,47 +414,29 @@ pub async fn apply<S: PostWrite + CommentWrite>(
                     .map_err(at)?;
                 (comment.value.id, "created")
             }
-            (EntityKind::Post, Op::Replace) => {
+            (kind, Op::Replace) => {
                 let id = item.id.unwrap_or_default();
-                let before = posts::get(store, id).await.map_err(at)?.version;
-                let after = posts::update(
-                    store,
-                    id,
-                    &item.data,
-                    WriteMode::Replace,
-                    &Precondition::None,
-                )
-                .await
-                .map_err(at)?;
-                (
-                    id,
-                    if after.version == before {
-                        "unchanged"
-                    } else {
-                        "replaced"
-                    },
-                )
-            }
-            (EntityKind::Comment, Op::Replace) => {
-                let id = item.id.unwrap_or_default();
-                let before = comments::get(store, id).await.map_err(at)?.version;
-                let after = comments::update(
-                    store,
-                    id,
-                    &item.data,
-                    WriteMode::Replace,
-                    &Precondition::None,
-                )
-                .await
-                .map_err(at)?;
-                (
-                    id,
-                    if after.version == before {
-                        "unchanged"
-                    } else {
-                        "replaced"
-                    },
-                )
+                let (data, none) = (&item.data, &Precondition::None);
+                // The version before and after: the same when the data was stored already.
+                let (before, after) = match kind {
+                    EntityKind::Post => (
+                        posts::get(store, id).await.map_err(at)?.version,
+                        posts::update(store, id, data, WriteMode::Replace, none)
+                            .await
+                            .map(|p| p.version),
+                    ),
+                    EntityKind::Comment => (
+                        comments::get(store, id).await.map_err(at)?.version,
+                        comments::update(store, id, data, WriteMode::Replace, none)
+                            .await
+                            .map(|c| c.version),
+                    ),
+                };
+                let outcome = match after.map_err(at)? {
+                    v if v == before => "unchanged",
+                    _ => "replaced",
+                };
+                (id, outcome)
             }
             (kind, Op::Delete) => {
                 let id = item.id.unwrap_or_default();

@@ -1,7 +1,7 @@
 //! The ingest's bookkeeping in the meta table (which has no stream: none of it becomes a
 //! change): one item per batch taken (`ingest#<client>#<key>`: its body digest, whether it
 //! is still being applied, its answer), one counter per client and minute
-//! (`rate#ingest#<client>#<minute>`), and per client and day the set of entities it wrote
+//! (`ingestrate#<client>#<minute>`), and per client and day the set of entities it wrote
 //! (`ingested#<client>#<day>`). Each carries `expiresAt`, so DynamoDB's TTL removes it.
 
 use async_trait::async_trait;
@@ -24,7 +24,7 @@ fn batch_key(client: &str, key: &str) -> String {
 }
 
 fn rate_key(client: &str, minute: u64) -> String {
-    format!("rate#ingest#{client}#{minute}")
+    format!("ingestrate#{client}#{minute}")
 }
 
 fn tracked_key(client: &str, day: u64) -> String {
