@@ -54,7 +54,7 @@ package: tools console ## sam build: an arm64 bootstrap per function under .aws-
 	SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 PATH="$(CURDIR)/.tools/venv/bin:$$PATH" \
 	  .tools/venv/bin/sam build --beta-features --template template.yaml
 
-bench: tools ## measure; writes BENCHMARKS.md and bench/results.json (leaves nothing running)
+bench: tools console ## measure; writes BENCHMARKS.md and bench/results.json (leaves nothing running)
 	cargo bench --locked -p ps-core --bench merge
 	PATH="$(CURDIR)/.tools/venv/bin:$$PATH" cargo lambda build --release --arm64 --locked \
 	  $(foreach f,$(notdir $(wildcard functions/*)),--bin $(f))
