@@ -307,13 +307,41 @@ async fn a_clients_writes_are_synced_and_its_status_says_so() {
         "{s}"
     );
     assert_eq!(s["client"], "acme");
-    let on_remote: Vec<Value> =
-        reqwest::get(format!("{}/posts?title=to%20the%20remote", remote.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    // A newer write to a synced entity: queued until the sync has it on the remote too.
+    let post = r.json()["results"][0]["id"].as_u64().unwrap();
+    let replace = json!({"items": [{"op": "upsert", "entity": "post", "id": post, "data": {"title": "to the remote, again", "body": "b"}}]});
+    assert_eq!(send(&p.api, &replace, &[]).await.status, 202);
+    let s = signed_as(&p.api, ACME, "GET", "/ingest/status", b"")
+        .await
+        .json();
+    assert_eq!(
+        (
+            s["written"].as_u64(),
+            s["queued"].as_u64(),
+            s["synced"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{s}"
+    );
+    p.capture().await;
+    p.sync().await;
+    let s = signed_as(&p.api, ACME, "GET", "/ingest/status", b"")
+        .await
+        .json();
+    assert_eq!(
+        (s["queued"].as_u64(), s["synced"].as_u64()),
+        (Some(0), Some(2)),
+        "{s}"
+    );
+    let on_remote: Vec<Value> = reqwest::get(format!(
+        "{}/posts?title=to%20the%20remote,%20again",
+        remote.url
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(on_remote.len(), 1);
     let unsigned = p.api.get("/ingest/status").await;
     assert_eq!(unsigned.status, 401);

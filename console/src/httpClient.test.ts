@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HttpError } from 'react-admin';
 import { CHANGED_MEANWHILE, explain, makeHttpClient, recordPath } from './httpClient';
-import { makeSyncApi, progress, type SyncStatus } from './syncApi';
+import { makeSyncApi, outcomeText, progress, type SyncStatus } from './syncApi';
 import type { SessionStore } from './session';
 
 const session: SessionStore = {
@@ -110,5 +110,13 @@ describe('the sync API', () => {
         expect(progress(status(0, 0), status(3, 0))).toBeNull();
         expect(progress(status(4, 0), status(8, 0))).toBe(0);
         expect(progress(undefined, status(1, 1))).toBeNull();
+    });
+});
+
+describe('a run\'s outcome', () => {
+    it('is said for each outcome the sync reports (as its report spells them)', () => {
+        expect(outcomeText('remote_unavailable')).toBe('stopped: the remote did not answer');
+        expect(outcomeText('budget_spent')).toMatch(/time budget/);
+        expect(outcomeText('completed')).toBe('completed');
     });
 });

@@ -30,6 +30,7 @@ export interface EntityCounts {
 export interface RunReport {
     startedAt: number;
     durationMs: number;
+    /** completed, budget_spent or remote_unavailable. */
     outcome: string;
     messagesReceived: number;
     entitiesPending: number;
@@ -98,4 +99,14 @@ export function progress(atStart: SyncStatus | undefined, now: SyncStatus | unde
     const total = work(atStart);
     if (total === 0) return null;
     return Math.min(1, Math.max(0, 1 - work(now) / total));
+}
+
+/** A run's outcome (the sync's report, snake_case), said for a person. */
+export function outcomeText(outcome: string): string {
+    const said: Record<string, string> = {
+        completed: 'completed',
+        budget_spent: 'stopped at its time budget (the next run goes on)',
+        remote_unavailable: 'stopped: the remote did not answer',
+    };
+    return said[outcome] ?? outcome;
 }

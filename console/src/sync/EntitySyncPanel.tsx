@@ -61,7 +61,7 @@ export function EntitySyncPanel() {
             </Stack>
             {data.lastError && (
                 <Typography variant="body2" color="error" sx={{ mt: 1 }}>
-                    The remote answered: {data.lastError}
+                    Last attempt: {data.lastError}
                 </Typography>
             )}
         </Box>

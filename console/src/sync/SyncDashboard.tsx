@@ -16,7 +16,7 @@ import {
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Button, HttpError, Link, Title, useNotify } from 'react-admin';
 import { useSyncApi } from '../context';
-import { progress, type SyncStatus } from '../syncApi';
+import { outcomeText, progress, type SyncStatus } from '../syncApi';
 
 function Figure({ label, value, testId }: { label: string; value: number | string; testId: string }) {
     return (
@@ -35,11 +35,6 @@ function when(unixSeconds: number): string {
     return new Date(unixSeconds * 1000).toLocaleString();
 }
 
-const OUTCOMES: Record<string, string> = {
-    completed: 'completed',
-    budgetSpent: 'stopped at its time budget (the next run goes on)',
-    remoteUnavailable: 'stopped: the remote did not answer',
-};
 
 /** The queue, the entities in and out of line, the last run, and the two levers. */
 export function SyncDashboard() {
@@ -63,7 +58,7 @@ export function SyncDashboard() {
         try {
             const report = await api.run();
             notify(
-                `Sync run ${OUTCOMES[report.outcome] ?? report.outcome}: ${report.entitiesSynced} synced, ` +
+                `Sync run ${outcomeText(report.outcome)}: ${report.entitiesSynced} synced, ` +
                     `${report.failures?.length ?? 0} failed, ${report.entitiesDeferred} left for later`,
                 { type: report.outcome === 'completed' ? 'success' : 'warning' },
             );
@@ -194,7 +189,7 @@ export function SyncDashboard() {
                         <Box data-testid="last-run">
                             <Typography variant="body2">
                                 {when(run.startedAt)}, {(run.durationMs / 1000).toFixed(1)} s:{' '}
-                                {OUTCOMES[run.outcome] ?? run.outcome}
+                                {outcomeText(run.outcome)}
                             </Typography>
                             <Stack direction="row" useFlexGap spacing={2} sx={{ mt: 1, flexWrap: "wrap" }}>
                                 <Figure label="changes received" value={run.messagesReceived} testId="run-received" />

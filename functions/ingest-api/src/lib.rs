@@ -11,10 +11,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::{HeaderName, StatusCode};
 use lambda_http::{Body, Request, Response};
-use ps_core::change::EntityKey;
+use std::collections::HashMap;
+
+use ps_core::change::{EntityData, EntityKey, EntityKind};
 use ps_core::ingest::{self, IngestLedger, Taken};
 use ps_core::merge::SyncStatus;
+use ps_core::ports::EntityRead;
 use ps_core::ports::{CommentWrite, Once, PostWrite, SyncStateStore};
+use ps_core::{Comment, Post};
 use ps_http::error::ServiceError;
 use ps_http::request::{header, raw_body};
 use ps_http::route::route_key;
@@ -212,6 +216,37 @@ async fn apply<S: IngestStore>(
         })
 }
 
+/// The posts and comments among `keys` as they are now (absent: deleted).
+async fn current_data<S: IngestStore>(
+    store: &S,
+    keys: &[EntityKey],
+) -> Result<HashMap<EntityKey, EntityData>, ApiError> {
+    let ids = |kind: EntityKind| -> Vec<u64> {
+        keys.iter()
+            .filter(|k| k.kind == kind)
+            .map(|k| k.id)
+            .collect()
+    };
+    let mut found = HashMap::new();
+    for chunk in ids(EntityKind::Post).chunks(100) {
+        for post in EntityRead::<Post>::get_many(store, chunk)
+            .await
+            .map_err(unavailable)?
+        {
+            found.insert(EntityKey::post(post.id), EntityData::Post(post));
+        }
+    }
+    for chunk in ids(EntityKind::Comment).chunks(100) {
+        for comment in EntityRead::<Comment>::get_many(store, chunk)
+            .await
+            .map_err(unavailable)?
+        {
+            found.insert(EntityKey::comment(comment.id), EntityData::Comment(comment));
+        }
+    }
+    Ok(found)
+}
+
 /// How far a client's writes of today and yesterday have got.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -219,9 +254,9 @@ struct ClientStatus {
     client: String,
     /// Entities it wrote (created, replaced or deleted) today and yesterday, UTC.
     written: u64,
-    /// On the remote as written (a delete: gone from it).
+    /// On the remote as they are now (a deleted one: gone from it).
     synced: u64,
-    /// Not on the remote yet: still in the queue, or journaled and pending.
+    /// Not on the remote as they are now yet: a change still in the queue or journaled.
     queued: u64,
     /// Refused by the remote (parked ones included) or waiting for their post.
     failed: u64,
@@ -248,18 +283,31 @@ async fn status<S: IngestStore>(
         truncated: keys.len() >= 2 * ps_store::TRACKED_PER_DAY_MAX,
         ..ClientStatus::default()
     };
+    let current = current_data(&api.store, &keys).await?;
     for key in &keys {
-        match states.get(key) {
-            None => figures.queued += 1,
-            Some(state) if state.pending.is_some() && state.status == SyncStatus::Pending => {
-                figures.queued += 1
+        let Some(state) = states.get(key) else {
+            // The sync has taken in no change of it yet.
+            figures.queued += 1;
+            continue;
+        };
+        match state.status {
+            SyncStatus::Failed => figures.failed += 1,
+            SyncStatus::Waiting => figures.waiting += 1,
+            SyncStatus::Pending => figures.queued += 1,
+            // Synced as of its last change taken in: in line only if that is what the
+            // entity is now (a newer write may still be in the queue).
+            SyncStatus::Synced => {
+                let in_line = state.pending.is_none()
+                    && match current.get(key) {
+                        Some(data) => state.remote_exists && state.synced.as_ref() == Some(data),
+                        None => !state.remote_exists,
+                    };
+                if in_line {
+                    figures.synced += 1;
+                } else {
+                    figures.queued += 1;
+                }
             }
-            Some(state) => match state.status {
-                SyncStatus::Synced => figures.synced += 1,
-                SyncStatus::Failed => figures.failed += 1,
-                SyncStatus::Waiting => figures.waiting += 1,
-                SyncStatus::Pending => figures.queued += 1,
-            },
         }
     }
     Ok(response::json(StatusCode::OK, &figures))

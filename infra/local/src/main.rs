@@ -102,7 +102,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await?;
             println!("{name} can log in (functions started before now still know the old list)");
         }
-        "client" => client(std::env::args().skip(2).collect()).await?,
+        "client" => {
+            if let Err(e) = client(std::env::args().skip(2).collect()).await {
+                // Said as a sentence (the operator typed this), not as a debug dump.
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
         "init" => {
             // Prints the queue URLs as KEY=VALUE lines for the functions' environment.
             let store = ps_store::connect_from_env().await?;
