@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use placeholder_sync_tests::api::INGEST_SECRET;
 use placeholder_sync_tests::sync::{JsonServer, Pipeline};
 use placeholder_sync_tests::{Api, TestResponse};
-use ps_http::signature::sign;
+use ps_http::signature::header_value as signature;
 use serde_json::{Value, json};
 
 fn now() -> u64 {
@@ -13,10 +13,6 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-fn signature(client: &str, secret: &str, t: u64, body: &[u8]) -> String {
-    format!("t={t},client={client},v1={}", sign(secret, t, body))
 }
 
 /// `body` as `client` signs it now, to `method path`.
@@ -280,59 +276,27 @@ async fn a_clients_writes_are_synced_and_its_status_says_so() {
     let p = Pipeline::new(&remote.url).await;
     let r = send(&p.api, &mixed_batch("to the remote"), &[]).await;
     assert_eq!(r.status, 202);
-    let s = signed_as(&p.api, ACME, "GET", "/ingest/status", b"")
-        .await
-        .json();
-    assert_eq!(
-        (
-            s["written"].as_u64(),
-            s["queued"].as_u64(),
-            s["synced"].as_u64()
-        ),
-        (Some(2), Some(2), Some(0)),
-        "{s}"
-    );
+    // (written, queued, synced) as the client's status says.
+    async fn counts_of(api: &Api) -> (u64, u64, u64) {
+        let s = signed_as(api, ACME, "GET", "/ingest/status", b"")
+            .await
+            .json();
+        assert_eq!(s["client"], "acme", "{s}");
+        let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} in {s}"));
+        (n("written"), n("queued"), n("synced"))
+    }
+    assert_eq!(counts_of(&p.api).await, (2, 2, 0));
     p.capture().await;
     p.sync().await;
-    let s = signed_as(&p.api, ACME, "GET", "/ingest/status", b"")
-        .await
-        .json();
-    assert_eq!(
-        (
-            s["written"].as_u64(),
-            s["queued"].as_u64(),
-            s["synced"].as_u64()
-        ),
-        (Some(2), Some(0), Some(2)),
-        "{s}"
-    );
-    assert_eq!(s["client"], "acme");
+    assert_eq!(counts_of(&p.api).await, (2, 0, 2));
     // A newer write to a synced entity: queued until the sync has it on the remote too.
     let post = r.json()["results"][0]["id"].as_u64().unwrap();
     let replace = json!({"items": [{"op": "upsert", "entity": "post", "id": post, "data": {"title": "to the remote, again", "body": "b"}}]});
     assert_eq!(send(&p.api, &replace, &[]).await.status, 202);
-    let s = signed_as(&p.api, ACME, "GET", "/ingest/status", b"")
-        .await
-        .json();
-    assert_eq!(
-        (
-            s["written"].as_u64(),
-            s["queued"].as_u64(),
-            s["synced"].as_u64()
-        ),
-        (Some(2), Some(1), Some(1)),
-        "{s}"
-    );
+    assert_eq!(counts_of(&p.api).await, (2, 1, 1));
     p.capture().await;
     p.sync().await;
-    let s = signed_as(&p.api, ACME, "GET", "/ingest/status", b"")
-        .await
-        .json();
-    assert_eq!(
-        (s["queued"].as_u64(), s["synced"].as_u64()),
-        (Some(0), Some(2)),
-        "{s}"
-    );
+    assert_eq!(counts_of(&p.api).await, (2, 0, 2));
     let on_remote: Vec<Value> = reqwest::get(format!(
         "{}/posts?title=to%20the%20remote,%20again",
         remote.url

@@ -334,10 +334,7 @@ async fn ingest_figures() -> Vec<Figure> {
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_secs();
-        let header = format!(
-            "t={t},client=acme,v1={}",
-            ps_http::signature::sign(INGEST_SECRET, t, &body)
-        );
+        let header = ps_http::signature::header_value("acme", INGEST_SECRET, t, &body);
         let r = api
             .request(
                 "POST",

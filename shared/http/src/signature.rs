@@ -100,6 +100,14 @@ pub fn sign(secret: &str, timestamp: u64, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// The whole `X-Ingest-Signature` value `client` sends for `body` at `timestamp`.
+pub fn header_value(client: &str, secret: &str, timestamp: u64, body: &[u8]) -> String {
+    format!(
+        "t={timestamp},client={client},v1={}",
+        sign(secret, timestamp, body)
+    )
+}
+
 /// One of a client's secrets; a rotated-out one stays valid `until` then (Unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientSecret {
@@ -249,7 +257,7 @@ mod tests {
     }
 
     fn header(secret: &str, t: u64, body: &[u8]) -> String {
-        format!("t={t},client=acme,v1={}", sign(secret, t, body))
+        header_value("acme", secret, t, body)
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
+/// A DynamoDB failure as the domain's ports report it.
+pub(crate) fn port(e: impl Into<crate::DynamoError>) -> ps_core::ports::PortError {
+    ps_core::ports::PortError(e.into().to_string())
+}
+
 pub(crate) fn pk(value: String) -> Item {
     HashMap::from([("pk".to_owned(), s(value))])
 }

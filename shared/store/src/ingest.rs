@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::DynamoError;
 use crate::EXPIRES_ATTRIBUTE;
-use crate::dynamo::{DynamoStore, is_condition_failure, n, pk, s};
+use crate::dynamo::{DynamoStore, is_condition_failure, n, pk, port, s};
 
 /// Entities listed per client and day at most (an item holds 400 KB; each key is ~12 bytes):
 /// past it, the status counts what it lists and says so.
@@ -29,10 +29,6 @@ fn rate_key(client: &str, minute: u64) -> String {
 
 fn tracked_key(client: &str, day: u64) -> String {
     format!("ingested#{client}#{day}")
-}
-
-fn port(e: impl Into<DynamoError>) -> PortError {
-    PortError(e.into().to_string())
 }
 
 fn entity_text(key: &EntityKey) -> String {

@@ -10,17 +10,13 @@ use ps_core::login::{Counted, LoginAttempts, WINDOW_SECONDS, window};
 use ps_core::ports::PortError;
 
 use crate::DynamoError;
-use crate::dynamo::{DynamoStore, n, pk};
+use crate::dynamo::{DynamoStore, n, pk, port};
 
 /// The attribute DynamoDB's time to live reads (the template's `TimeToLiveSpecification`).
 pub const EXPIRES_ATTRIBUTE: &str = "expiresAt";
 
 fn item_key(key: &str, window: u64) -> String {
     format!("login#{key}#{window}")
-}
-
-fn port(e: impl Into<DynamoError>) -> PortError {
-    PortError(e.into().to_string())
 }
 
 #[async_trait]

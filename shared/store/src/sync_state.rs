@@ -16,7 +16,7 @@ use ps_core::ports::{Lease, PortError, SyncStateStore};
 use serde::{Deserialize, Serialize};
 
 use crate::DynamoError;
-use crate::dynamo::{DynamoStore, is_condition_failure, n, pk, s};
+use crate::dynamo::{DynamoStore, is_condition_failure, n, pk, port, s};
 
 /// A sparse index of the states with a pending change: only they carry the attribute, so
 /// the sync finds its to-do list without reading every state.
@@ -131,10 +131,6 @@ pub struct StateSummary {
     /// The failed and waiting entities (at most [`PROBLEMS_LISTED_MAX`]), with their last
     /// errors: what the remote answered, shown only to callers with a token.
     pub problems: Vec<FailedEntity>,
-}
-
-fn port(e: impl Into<DynamoError>) -> PortError {
-    PortError(e.into().to_string())
 }
 
 impl DynamoStore {
