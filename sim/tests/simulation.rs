@@ -24,7 +24,7 @@ const REGRESSIONS: &[(u64, &str)] = &[
     ),
     (
         1153,
-        "the same after a crash during the update (the PUT is now marked before it is sent)",
+        "the same after a crash during the update (the PUT was marked before it was sent; now the journal of the next run forgets the old data when it merges into a change an earlier run may have sent)",
     ),
     (
         460,

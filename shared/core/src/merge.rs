@@ -21,8 +21,8 @@ pub enum SyncStatus {
     Waiting,
 }
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
+fn is_zero<N: Default + PartialEq>(n: &N) -> bool {
+    *n == N::default()
 }
 
 /// What the sync knows about one entity on the remote. Kept per entity, outside the stream.
@@ -40,9 +40,16 @@ pub struct SyncState {
     pub last_sequence: Option<SequenceNumber>,
     pub status: SyncStatus,
     pub last_error: Option<String>,
-    /// A create was sent and its answer not yet recorded: the one window where a remote
-    /// create could be repeated. The next attempt looks for it on the remote first.
+    /// A create may have been sent and its answer is not recorded: the one window where a
+    /// remote create could be repeated. Marked when the create is journaled, in the same
+    /// write, so a create costs no write of its own before its call.
     pub creating: bool,
+    /// The lease epoch of the run that marked `creating`. A run that finds its own epoch
+    /// here knows it has not sent the create yet (it makes one attempt per entity); an
+    /// older epoch means a run that may have sent it and died: the create is looked for on
+    /// the remote before it is sent again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub create_epoch: u64,
     /// What that create sent (local ids): the look-up searches for this, not for the
     /// entity as it is now, which may have changed since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +59,10 @@ pub struct SyncState {
     /// remote gets one call for all of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<ChangeEvent>,
+    /// The lease epoch of the run that journaled `pending`. A run of a newer epoch may be
+    /// looking at a change an earlier run sent without recording it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending_epoch: u64,
     /// Failed attempts at the pending change; at the limit it is parked in the DLQ. Only
     /// failures of this change count, never an unavailable remote.
     #[serde(default)]
@@ -80,8 +91,10 @@ impl SyncState {
             status: SyncStatus::Synced,
             last_error: None,
             creating: false,
+            create_epoch: 0,
             create_sent: None,
             pending: None,
+            pending_epoch: 0,
             attempts: 0,
             failures: 0,
             retry_at: None,
@@ -242,9 +255,15 @@ fn newest_per_entity<'a, 's>(
 /// changed, in key order. Splitting a history into batches, in any way, ends in the same
 /// pending changes as journaling it whole, so the remote gets one call per entity however
 /// the queue hands the changes out.
+///
+/// `epoch` is the journaling run's lease epoch. The journal write is also the sync's only
+/// write before a call (see [`SyncState::creating`]): it marks what a create will send, and
+/// a change replacing one an earlier run may have sent forgets what the remote holds, so an
+/// edit back to the old data still gets its call.
 pub fn journal(
     states: &mut HashMap<EntityKey, SyncState>,
     batch: &[&ChangeEvent],
+    epoch: u64,
 ) -> Vec<EntityKey> {
     let merged = merge(batch.iter().copied(), |k| {
         states.get(k).and_then(SyncState::newest_taken)
@@ -253,7 +272,25 @@ pub fn journal(
     for m in merged {
         let Some(newest) = m.newest else { continue };
         let state = states.entry(m.key).or_default();
+        if state.pending.is_some() && state.pending_epoch < epoch {
+            // That run may have sent it, and died before recording the answer.
+            state.synced = None;
+        }
         state.pending = Some(newest.clone());
+        state.pending_epoch = epoch;
+        let desired = newest.after.as_ref();
+        let creates = desired.is_some() && !(state.remote_exists && state.remote_id.is_some());
+        let unsent = !state.creating || state.create_epoch == epoch;
+        if creates && unsent {
+            state.creating = true;
+            state.create_sent = desired.cloned();
+            state.create_epoch = epoch;
+        } else if desired.is_none() && state.creating && state.create_epoch == epoch {
+            // Marked by this run, which has made no call yet: nothing to withdraw.
+            state.creating = false;
+            state.create_sent = None;
+            state.create_epoch = 0;
+        }
         // New data deserves fresh attempts (it may be what the remote rejected).
         state.attempts = 0;
         state.failures = 0;
@@ -586,7 +623,7 @@ mod tests {
                 initial(&imported, &mut remote).into_iter().collect();
 
             let mut whole = start.clone();
-            journal(&mut whole, &events.iter().collect::<Vec<_>>());
+            journal(&mut whole, &events.iter().collect::<Vec<_>>(), 1);
 
             let mut sliced = start;
             let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c.min(events.len())).collect();
@@ -595,9 +632,9 @@ mod tests {
             bounds.sort_unstable();
             for w in bounds.windows(2) {
                 let slice: Vec<&ChangeEvent> = events[w[0]..w[1]].iter().collect();
-                journal(&mut sliced, &slice);
+                journal(&mut sliced, &slice, 1);
                 if repeat {
-                    prop_assert!(journal(&mut sliced, &slice).is_empty(), "a repeat journals nothing");
+                    prop_assert!(journal(&mut sliced, &slice, 1).is_empty(), "a repeat journals nothing");
                 }
             }
             prop_assert_eq!(sliced, whole);

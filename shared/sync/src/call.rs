@@ -48,7 +48,7 @@ impl SyncEngine<'_> {
                 let Some(remote_data) = to_remote(&data, group) else {
                     return Ok(Err(Failure::Waiting(waiting_message(&data))));
                 };
-                self.replace(run, key, remote_id, data, &remote_data, state, result)
+                self.replace(run, remote_id, data, &remote_data, state, result)
                     .await
             }
             RemoteCall::Withdraw(sent) => {
@@ -114,11 +114,17 @@ impl SyncEngine<'_> {
         result: &mut GroupResult,
     ) -> Applied {
         let Some(remote_data) = to_remote(&data, group) else {
+            if state.create_epoch == run.lease.epoch {
+                // Marked by this run's journal and not sent: nothing to look for later.
+                state.creating = false;
+                state.create_sent = None;
+                state.create_epoch = 0;
+            }
             return Ok(Err(Failure::Waiting(waiting_message(&data))));
         };
-        if state.creating && state.remote_id.is_none() {
-            // An earlier create's outcome is unknown: find what it sent before sending
-            // another (the entity may have changed since).
+        if state.creating && state.remote_id.is_none() && state.create_epoch < run.lease.epoch {
+            // Marked by an earlier run, which may have sent it and died: find what it sent
+            // before sending another (the entity may have changed since).
             let sent = state.create_sent.clone().unwrap_or_else(|| data.clone());
             let Some(remote_sent) = to_remote(&sent, group) else {
                 return Ok(Err(Failure::Waiting(waiting_message(&sent))));
@@ -134,19 +140,23 @@ impl SyncEngine<'_> {
                         return Ok(Ok(()));
                     }
                     // Found as it was sent; the entity has changed since. The adoption is
-                    // recorded with the PUT's marker, or a crash during the PUT would leave a
-                    // copy no look-up matches any more.
+                    // recorded before the PUT, with what the remote holds unknown, or a crash
+                    // during the PUT would leave a copy no look-up matches any more.
+                    state.synced = None;
+                    self.save_one(run, *key, state).await?;
                     return self
-                        .replace(run, key, remote_id, data, &remote_data, state, result)
+                        .replace(run, remote_id, data, &remote_data, state, result)
                         .await;
                 }
             }
         }
         // Recorded before the call: if the answer is lost, the next attempt looks for what
-        // was sent before creating it again.
+        // was sent before creating it again. The journal wrote this already for a create
+        // taken in by this run; a create retried after a certain failure writes it here.
         if !state.creating || state.create_sent.as_ref() != Some(&data) {
             state.creating = true;
             state.create_sent = Some(data.clone());
+            state.create_epoch = run.lease.epoch;
             self.save_one(run, *key, state).await?;
         }
         result.calls.add("POST");
@@ -175,6 +185,7 @@ impl SyncEngine<'_> {
                     RemoteError::Transient { .. } | RemoteError::Rejected(_) => {
                         state.creating = false;
                         state.create_sent = None;
+                        state.create_epoch = 0;
                     }
                 }
                 Ok(Err(self.classify(run, e).await))
@@ -205,26 +216,21 @@ impl SyncEngine<'_> {
         Ok(Ok(None))
     }
 
-    /// Replaces the remote copy with `data` (`remote_data` in the remote's ids). What the
-    /// remote holds is unknown from the moment the PUT may land, so that is recorded first: a
-    /// crash before the outcome is recorded must not leave the old data looking synced (an
-    /// edit back to it would then make no call). A failure that may have landed leaves it
-    /// unknown too.
-    #[allow(clippy::too_many_arguments)]
+    /// Replaces the remote copy with `data` (`remote_data` in the remote's ids). No write
+    /// before it: if the run dies before recording the outcome, the state still holds the
+    /// old data as synced, but also this change as pending under this run's epoch, and the
+    /// journal of any later run forgets the old data before merging into it (see
+    /// [`ps_core::merge::journal`]), so an edit back to it still gets its call. A failure
+    /// that may have landed leaves what the remote holds unknown.
     async fn replace(
         &self,
         run: &Run,
-        key: &EntityKey,
         remote_id: u64,
         data: EntityData,
         remote_data: &EntityData,
         state: &mut SyncState,
         result: &mut GroupResult,
     ) -> Applied {
-        if state.synced.is_some() {
-            state.synced = None;
-            self.save_one(run, *key, state).await?;
-        }
         result.calls.add("PUT");
         match self
             .within_deadline(self.remote.replace(remote_id, remote_data), false)
@@ -234,7 +240,10 @@ impl SyncEngine<'_> {
                 state.synced = Some(data);
                 Ok(Ok(()))
             }
-            Err(e) => Ok(Err(self.classify(run, e).await)),
+            Err(e) => {
+                state.synced = None;
+                Ok(Err(self.classify(run, e).await))
+            }
         }
     }
 
@@ -319,6 +328,7 @@ fn record_created(state: &mut SyncState, remote_id: u64, data: EntityData) {
     state.synced = Some(data);
     state.creating = false;
     state.create_sent = None;
+    state.create_epoch = 0;
 }
 
 /// Gone from the remote.
@@ -333,6 +343,7 @@ fn withdrawn(state: &mut SyncState) {
     state.synced = None;
     state.creating = false;
     state.create_sent = None;
+    state.create_epoch = 0;
 }
 
 fn waiting_message(data: &EntityData) -> String {

@@ -192,6 +192,7 @@ impl SyncEngine<'_> {
                 Ok(()) => {
                     state.last_sequence = Some(pending.sequence);
                     state.pending = None;
+                    state.pending_epoch = 0;
                     state.attempts = 0;
                     state.failures = 0;
                     state.retry_at = None;
@@ -228,6 +229,7 @@ impl SyncEngine<'_> {
                     }));
                     if parked {
                         state.pending = None;
+                        state.pending_epoch = 0;
                         state.status = SyncStatus::Failed;
                         result.parked += 1;
                     }

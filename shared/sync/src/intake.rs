@@ -93,7 +93,7 @@ impl SyncEngine<'_> {
             .filter(|q| taken(&q.event.key).is_some_and(|t| q.event.sequence <= *t))
             .count() as u64;
         let events: Vec<&ChangeEvent> = batch.iter().map(|q| &q.event).collect();
-        let mut states: Vec<(EntityKey, SyncState)> = journal(known, &events)
+        let mut states: Vec<(EntityKey, SyncState)> = journal(known, &events, run.lease.epoch)
             .into_iter()
             .map(|key| (key, known[&key].clone()))
             .collect();
