@@ -401,7 +401,8 @@ pub async fn workload_figures(writes: usize) -> Vec<Figure> {
     // Every sync write is a single-item request of one item under 1 KB (the intake's
     // journal included: it is a conditional PutItem per entity, already among the
     // PutItems); the lease's UpdateItems too.
-    let wru = count("DynamoDB.PutItem") + count("DynamoDB.DeleteItem") + count("DynamoDB.UpdateItem");
+    let wru =
+        count("DynamoDB.PutItem") + count("DynamoDB.DeleteItem") + count("DynamoDB.UpdateItem");
     let rru = entities + entities.div_ceil(4);
     let cost = capture_time.as_secs_f64() * CAPTURE_GB * price::LAMBDA_GB_SECOND
         + capture_invocations as f64 * price::LAMBDA_REQUEST
