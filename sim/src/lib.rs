@@ -197,6 +197,22 @@ async fn simulate(seed: u64) -> SeedReport {
     let sink = FaultySink::new(&queue, seed ^ 0xCA97, 0.15);
     states.set_io_delay(Duration::from_millis(1));
     remote.set_latency(Duration::from_millis(rng.random_range(5..200)));
+    // How the remote deletes a post's comments, drawn apart from the rest so that every
+    // seed's other draws stay as they were: json-server's cascade, a remote that does not
+    // cascade and says so, and one that does not but is configured as if it did.
+    let (cascades, says_it_cascades) = match StdRng::seed_from_u64(seed ^ 0xCA5C).random_range(0..4) {
+        0 | 1 => (true, true),
+        2 => (false, false),
+        _ => (false, true),
+    };
+    remote.set_cascade(cascades, says_it_cascades && std::env::var("NOCASC").is_err());
+    *faults
+        .entry(match (cascades, says_it_cascades) {
+            (true, _) => "remote_cascading",
+            (false, false) => "remote_not_cascading",
+            (false, true) => "remote_not_cascading_said_to",
+        })
+        .or_default() += 1;
     remote.refuse_containing(REFUSED);
     let schedule: Vec<Option<Fault>> = (0..400)
         .map(|_| {

@@ -222,4 +222,12 @@ pub trait RemoteApi: Send + Sync {
     /// server error, it tells an outage (stop calling, count nothing) from a remote that
     /// fails this one change while it serves others (an attempt at it).
     async fn probe(&self) -> Result<(), RemoteError>;
+    /// Whether deleting a post deletes its comments on the remote too (json-server and
+    /// JSONPlaceholder do): a capability the remote is configured with. The sync does not
+    /// take it on trust: after such a delete it lists what the post left behind.
+    fn deletes_cascade(&self) -> bool {
+        false
+    }
+    /// The remote ids of the comments the remote holds under the post `post_remote_id`.
+    async fn comments_of(&self, post_remote_id: u64) -> Result<Vec<u64>, RemoteError>;
 }

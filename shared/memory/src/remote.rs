@@ -52,6 +52,10 @@ struct Inner {
     latency: Duration,
     /// The faults calls met, by kind.
     met: BTreeMap<Fault, u64>,
+    /// Whether a post's delete takes its comments with it (json-server's way).
+    no_cascade: bool,
+    /// Whether it tells the sync that it does (whatever it does).
+    claims_no_cascade: bool,
 }
 
 /// Calls received, by kind.
@@ -62,6 +66,7 @@ pub struct Calls {
     pub delete: u64,
     pub find: u64,
     pub probe: u64,
+    pub comments_of: u64,
 }
 
 #[derive(Default)]
@@ -139,6 +144,14 @@ impl MemoryRemote {
     }
 
     /// Down: every call fails as unavailable, the probe too.
+    /// How a post's delete treats its comments (`cascades`, json-server's way, by
+    /// default), and what the remote tells the sync about it (`says_it_cascades`).
+    pub fn set_cascade(&self, cascades: bool, says_it_cascades: bool) {
+        let mut inner = self.lock();
+        inner.no_cascade = !cascades;
+        inner.claims_no_cascade = !says_it_cascades;
+    }
+
     pub fn set_down(&self, down: bool) {
         self.lock().down = down;
     }
@@ -302,7 +315,7 @@ impl RemoteApi for MemoryRemote {
                 None => {
                     inner.rows(kind).remove(&remote_id);
                     tracing::debug!(?fault, ?kind, remote_id, "remote: deleted");
-                    if kind == EntityKind::Post {
+                    if kind == EntityKind::Post && !inner.no_cascade {
                         // json-server cascades a post's delete to its comments.
                         inner.comments.retain(
                             |_, c| !matches!(c, EntityData::Comment(c) if c.post_id == remote_id),
@@ -333,6 +346,28 @@ impl RemoteApi for MemoryRemote {
             }
         };
         self.answer(Ending::Answer(found)).await
+    }
+
+    fn deletes_cascade(&self) -> bool {
+        !self.lock().claims_no_cascade
+    }
+
+    async fn comments_of(&self, post_remote_id: u64) -> Result<Vec<u64>, RemoteError> {
+        let answer = {
+            let mut inner = self.lock();
+            inner.calls.comments_of += 1;
+            if inner.down {
+                Err(unavailable())
+            } else {
+                Ok(inner
+                    .comments
+                    .iter()
+                    .filter(|(_, c)| matches!(c, EntityData::Comment(c) if c.post_id == post_remote_id))
+                    .map(|(id, _)| *id)
+                    .collect())
+            }
+        };
+        self.answer(Ending::Answer(answer)).await
     }
 
     async fn probe(&self) -> Result<(), RemoteError> {

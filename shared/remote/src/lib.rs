@@ -32,6 +32,9 @@ pub struct RemoteConfig {
     pub min_delay: Duration,
     /// A `Retry-After` longer than this is not waited for within the run.
     pub max_delay: Duration,
+    /// Whether deleting a post deletes its comments on the remote too, as json-server and
+    /// JSONPlaceholder do: then a deleted post's comments need no call of their own.
+    pub deletes_cascade: bool,
 }
 
 impl RemoteConfig {
@@ -43,11 +46,13 @@ impl RemoteConfig {
             max_retries: 3,
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
+            deletes_cascade: true,
         }
     }
 
     /// `REMOTE_BASE_URL` (required), `REMOTE_RATE_LIMIT` (requests/s, default 10),
-    /// `REMOTE_TIMEOUT_MS` (default 10000), `REMOTE_MAX_RETRIES` (default 3).
+    /// `REMOTE_TIMEOUT_MS` (default 10000), `REMOTE_MAX_RETRIES` (default 3),
+    /// `REMOTE_DELETES_CASCADE` (`true` or `false`, default `true`: json-server's behaviour).
     pub fn from_env() -> Result<Self, ConfigError> {
         let base = std::env::var("REMOTE_BASE_URL")
             .map_err(|_| ConfigError("REMOTE_BASE_URL is not set".into()))?;
@@ -72,6 +77,15 @@ impl RemoteConfig {
         }
         if let Some(n) = number("REMOTE_MAX_RETRIES")? {
             config.max_retries = n as usize;
+        }
+        match std::env::var("REMOTE_DELETES_CASCADE").as_deref() {
+            Err(_) | Ok("true") => {}
+            Ok("false") => config.deletes_cascade = false,
+            Ok(_) => {
+                return Err(ConfigError(
+                    "REMOTE_DELETES_CASCADE must be true or false".into(),
+                ));
+            }
         }
         Ok(config)
     }
@@ -178,7 +192,10 @@ impl HttpRemote {
             retry_after: None,
             message: format!("{method} {path}: {status}, body lost: {e}"),
         })?;
-        if status.is_success() || (status == StatusCode::NOT_FOUND && method == Method::DELETE) {
+        // A 404 answers a DELETE (gone already) and a GET (not there); for the rest it is a
+        // refusal.
+        let not_found_answers = method == Method::DELETE || method == Method::GET;
+        if status.is_success() || (status == StatusCode::NOT_FOUND && not_found_answers) {
             let value = if text.trim().is_empty() {
                 Value::Null
             } else {
@@ -213,6 +230,17 @@ impl HttpRemote {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, RemoteError> {
+        self.call_for_status(method, path, body)
+            .await
+            .map(|(_, value)| value)
+    }
+
+    async fn call_for_status(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), RemoteError> {
         let backoff = ExponentialBuilder::default()
             .with_jitter()
             .with_min_delay(self.config.min_delay)
@@ -237,7 +265,7 @@ impl HttpRemote {
             .notify(|a: &Attempt, d: Duration| tracing::warn!(error = %a.message, retry_in_ms = d.as_millis() as u64, "remote call failed; retrying"))
             .await;
         match result {
-            Ok((_, value)) => Ok(value),
+            Ok(answer) => Ok(answer),
             Err(a) => Err(match a.effect {
                 Effect::Refused => RemoteError::Rejected(a.message),
                 Effect::Unknown if !repeatable => RemoteError::Unknown(a.message),
@@ -354,6 +382,28 @@ impl RemoteApi for HttpRemote {
             .collect();
         ids.sort_unstable_by(|a, b| b.cmp(a));
         Ok(ids)
+    }
+
+    fn deletes_cascade(&self) -> bool {
+        self.config.deletes_cascade
+    }
+
+    async fn comments_of(&self, post_remote_id: u64) -> Result<Vec<u64>, RemoteError> {
+        let path = format!("/comments?postId={post_remote_id}");
+        let answer = self.call(Method::GET, &path, None).await?;
+        let Some(comments) = answer.as_array() else {
+            return Err(RemoteError::Rejected(format!(
+                "GET {path}: the answer is not a list"
+            )));
+        };
+        comments
+            .iter()
+            .map(|c| {
+                c["id"].as_u64().ok_or_else(|| {
+                    RemoteError::Rejected(format!("GET {path}: a comment without a numeric id"))
+                })
+            })
+            .collect()
     }
 
     async fn probe(&self) -> Result<(), RemoteError> {

@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::StreamExt;
-use ps_core::change::{EntityKey, EntityKind};
-use ps_core::merge::{SyncState, SyncStatus, phase, plan};
+use ps_core::change::{ChangeEvent, EntityData, EntityKey, EntityKind};
+use ps_core::merge::{RemoteCall, SyncState, SyncStatus, phase, plan};
 use ps_core::ports::PortError;
 
 use crate::call::Failure;
 use crate::report::{CallCounts, EntityFailure};
-use crate::{Run, SyncEngine, SyncError, SyncReport, unix_now_ms};
+use crate::{DOES_NOT_CASCADE, Run, SyncEngine, SyncError, SyncReport, unix_now_ms};
 
 /// How long an entity waits after its `failures`-th failure that was the remote's: the
 /// configured backoff, doubling, at most an hour.
@@ -20,9 +20,22 @@ fn backoff_ms(first: std::time::Duration, failures: u32) -> u64 {
     (first << failures.saturating_sub(1).min(16)).min(3_600_000)
 }
 
+/// The pending change is on the remote (or needs no call): the state says so.
+fn settle(state: &mut SyncState, pending: &ChangeEvent) {
+    state.last_sequence = Some(pending.sequence);
+    state.pending = None;
+    state.pending_epoch = 0;
+    state.attempts = 0;
+    state.failures = 0;
+    state.retry_at = None;
+    state.status = SyncStatus::Synced;
+    state.last_error = None;
+}
+
 /// One post's group in a page: its pending entities and the states they need.
 #[derive(Default)]
 struct Group {
+    post_id: u64,
     keys: Vec<EntityKey>,
     states: HashMap<EntityKey, SyncState>,
 }
@@ -37,6 +50,8 @@ pub(crate) struct GroupResult {
     pub deferred: u64,
     pub backing_off: u64,
     pub parked: u64,
+    pub gone_with_post: u64,
+    pub cascade_checks: u64,
     pub failures: Vec<EntityFailure>,
 }
 
@@ -112,7 +127,9 @@ impl SyncEngine<'_> {
             let Some(pending) = states.get(key).and_then(|s| s.pending.as_ref()) else {
                 continue;
             };
-            groups.entry(pending.post_id).or_default().keys.push(*key);
+            let group = groups.entry(pending.post_id).or_default();
+            group.post_id = pending.post_id;
+            group.keys.push(*key);
         }
         let mut taken = 0;
         for (post_id, group) in &mut groups {
@@ -148,6 +165,8 @@ impl SyncEngine<'_> {
             report.entities_deferred += result.deferred;
             report.entities_backing_off += result.backing_off;
             report.parked += result.parked;
+            report.gone_with_post += result.gone_with_post;
+            report.cascade_checks += result.cascade_checks;
             for failure in result.failures {
                 report.failed(failure);
             }
@@ -158,16 +177,146 @@ impl SyncEngine<'_> {
 
     async fn sync_group(&self, run: &Run, group: Group) -> Result<GroupResult, PortError> {
         let Group {
+            post_id,
             mut keys,
             mut states,
         } = group;
         let mut result = GroupResult::default();
         let unknown = SyncState::default();
-        keys.sort_by_cached_key(|key| {
+        let call_of = |key: &EntityKey| {
             let state = states.get(key).unwrap_or(&unknown);
             let desired = state.pending.as_ref().and_then(|p| p.after.as_ref());
-            (phase(key, plan(key, desired, state).as_ref()), *key)
-        });
+            plan(key, desired, state)
+        };
+        keys.sort_by_cached_key(|key| (phase(key, call_of(key).as_ref()), *key));
+        // A remote that deletes a post's comments with the post: the comments it holds under
+        // this post, deleted here with it, wait for the post's delete instead of calling.
+        let post = EntityKey::post(post_id);
+        let post_deleted = keys.contains(&post)
+            && matches!(call_of(&post), Some(RemoteCall::Delete { .. }));
+        let carried: Vec<EntityKey> =
+            if post_deleted && self.remote.deletes_cascade() {
+                keys.iter()
+                    .copied()
+                    .filter(|key| {
+                        let under_post = matches!(
+                            states.get(key).and_then(|s| s.synced.as_ref()),
+                            Some(EntityData::Comment(c)) if c.post_id == post_id
+                        );
+                        under_post && matches!(call_of(key), Some(RemoteCall::Delete { .. }))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        keys.retain(|key| !carried.contains(key));
+        // The post's outcome is written after its comments': a run that dies between the
+        // two deletes the post again (a 404) and records them then, instead of leaving
+        // comments that look present on the remote, whose ids the remote may hand out again.
+        let hold = (!carried.is_empty()).then_some(post);
+        let (deleted, held) = self
+            .sync_keys(run, keys, hold, &mut states, &mut result)
+            .await?;
+        if carried.is_empty() || !deleted.contains(&post) {
+            // Not deleted this time: they stay pending, and go with it when it goes.
+            if let Some((key, mut state)) = held {
+                self.save_one(run, key, &mut state).await?;
+            }
+            return Ok(result);
+        }
+        let left = self
+            .left_behind(run, post, &carried, &states, &mut result)
+            .await;
+        let mut gone = Vec::with_capacity(carried.len());
+        let mut still_there = Vec::new();
+        for key in carried {
+            if left.as_ref().is_none_or(|left| {
+                states
+                    .get(&key)
+                    .and_then(|s| s.remote_id)
+                    .is_some_and(|id| left.contains(&id))
+            }) {
+                still_there.push(key);
+                continue;
+            }
+            let mut state = states.remove(&key).unwrap_or_default();
+            let Some(pending) = state.pending.clone() else {
+                continue;
+            };
+            state.remote_exists = false;
+            state.synced = None;
+            settle(&mut state, &pending);
+            result.synced += 1;
+            result.gone_with_post += 1;
+            gone.push((key, state));
+        }
+        if !gone.is_empty() {
+            self.states.save(run.lease, &mut gone).await?;
+        }
+        // What the post's delete left behind is deleted one by one, as without the
+        // capability: so is all of it when what was left behind could not be read.
+        self.sync_keys(run, still_there, None, &mut states, &mut result)
+            .await?;
+        if let Some((key, mut state)) = held {
+            self.save_one(run, key, &mut state).await?;
+        }
+        Ok(result)
+    }
+
+    /// After the delete of `post`, on a remote said to delete a post's comments with it:
+    /// the remote ids of the comments it still holds under the post (one read). `None` if
+    /// the read failed.
+    async fn left_behind(
+        &self,
+        run: &Run,
+        post: EntityKey,
+        carried: &[EntityKey],
+        states: &HashMap<EntityKey, SyncState>,
+        result: &mut GroupResult,
+    ) -> Option<Vec<u64>> {
+        let post_remote_id = states.get(&post)?.remote_id?;
+        result.cascade_checks += 1;
+        let read = tokio::time::timeout(
+            self.config.call_deadline,
+            self.remote.comments_of(post_remote_id),
+        )
+        .await;
+        let ours: Vec<u64> = carried
+            .iter()
+            .filter_map(|k| states.get(k)?.remote_id)
+            .collect();
+        match read {
+            Ok(Ok(left)) => {
+                if left.iter().any(|id| ours.contains(id)) && run.cascade() != DOES_NOT_CASCADE {
+                    tracing::warn!(
+                        entity = %post,
+                        "the remote is said to delete a post's comments with it, but kept some: they are deleted one by one (set REMOTE_DELETES_CASCADE=false to spare the check)"
+                    );
+                    run.set_cascade(DOES_NOT_CASCADE);
+                }
+                Some(left)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(entity = %post, error = %e, "could not list what the post's delete left behind; its comments are deleted one by one");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Syncs `keys` in order, recording each outcome, but `hold`'s: that one is returned
+    /// for the caller to write. Returns the entities deleted on the remote, too.
+    #[allow(clippy::type_complexity)]
+    async fn sync_keys(
+        &self,
+        run: &Run,
+        keys: Vec<EntityKey>,
+        hold: Option<EntityKey>,
+        states: &mut HashMap<EntityKey, SyncState>,
+        result: &mut GroupResult,
+    ) -> Result<(Vec<EntityKey>, Option<(EntityKey, SyncState)>), PortError> {
+        let mut deleted = Vec::new();
+        let mut held = None;
         for key in keys {
             if self.stopped(run) {
                 result.deferred += 1;
@@ -184,20 +333,17 @@ impl SyncEngine<'_> {
             let outcome = match plan(&key, pending.after.as_ref(), &state) {
                 None => Ok(()),
                 Some(call) => {
-                    self.apply(run, &key, call, &mut state, &states, &mut result)
-                        .await?
+                    let deletes = matches!(call, RemoteCall::Delete { .. });
+                    let outcome = self.apply(run, &key, call, &mut state, states, result).await?;
+                    if deletes && outcome.is_ok() {
+                        deleted.push(key);
+                    }
+                    outcome
                 }
             };
             match outcome {
                 Ok(()) => {
-                    state.last_sequence = Some(pending.sequence);
-                    state.pending = None;
-                    state.pending_epoch = 0;
-                    state.attempts = 0;
-                    state.failures = 0;
-                    state.retry_at = None;
-                    state.status = SyncStatus::Synced;
-                    state.last_error = None;
+                    settle(&mut state, &pending);
                     result.synced += 1;
                 }
                 Err(failure) => {
@@ -244,10 +390,15 @@ impl SyncEngine<'_> {
                     });
                 }
             }
+            if hold == Some(key) {
+                states.insert(key, state.clone());
+                held = Some((key, state));
+                continue;
+            }
             self.save_one(run, key, &mut state).await?;
             states.insert(key, state);
         }
-        Ok(result)
+        Ok((deleted, held))
     }
 
     /// Writes one state, conditional on the revision it was read at.

@@ -21,7 +21,7 @@ mod flush;
 mod intake;
 mod report;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ps_core::ports::{ChangeSink, ChangeSource, Lease, PortError, RemoteApi, SyncStateStore};
@@ -57,7 +57,13 @@ pub(crate) struct Run {
     pub started: Instant,
     /// Open once the remote is found unavailable: no more calls this run.
     remote_down: AtomicBool,
+    /// [`DOES_NOT_CASCADE`] once a post's delete left comments behind on a remote said to
+    /// delete them with it.
+    cascade: AtomicU8,
 }
+
+pub(crate) const UNCHECKED: u8 = 0;
+pub(crate) const DOES_NOT_CASCADE: u8 = 2;
 
 impl Run {
     pub fn remote_down(&self) -> bool {
@@ -66,6 +72,14 @@ impl Run {
 
     pub fn stop_calling(&self) {
         self.remote_down.store(true, Ordering::Relaxed);
+    }
+
+    pub fn cascade(&self) -> u8 {
+        self.cascade.load(Ordering::Relaxed)
+    }
+
+    pub fn set_cascade(&self, found: u8) {
+        self.cascade.store(found, Ordering::Relaxed);
     }
 }
 
@@ -104,6 +118,7 @@ impl SyncEngine<'_> {
             lease,
             started: Instant::now(),
             remote_down: AtomicBool::new(false),
+            cascade: AtomicU8::new(UNCHECKED),
         };
         let mut report = SyncReport {
             started_at: unix_now(),
@@ -121,6 +136,7 @@ impl SyncEngine<'_> {
         let (drained, journaled) = self.intake(run, report).await?;
         let flushed = self.flush(run, journaled, report).await?;
         report.failures.sort_by_key(|f| (f.entity, f.id));
+        report.cascade_refuted = run.cascade() == DOES_NOT_CASCADE;
         report.outcome = if run.remote_down() {
             Outcome::RemoteUnavailable
         } else if drained && flushed {

@@ -95,6 +95,16 @@ pub struct SyncReport {
     /// Pending changes not tried because the remote failed them recently (they back off).
     pub entities_backing_off: u64,
     pub calls: CallCounts,
+    /// Comments recorded as deleted with their post, by a remote whose deletes cascade:
+    /// no call of their own.
+    pub gone_with_post: u64,
+    /// Reads of what a post's delete left behind (one per deleted post whose comments went
+    /// with it): the price of not taking the cascade on trust.
+    pub cascade_checks: u64,
+    /// Whether this run found that the remote, said to cascade a post's delete to its
+    /// comments, does not (it then deletes them one by one, as without the capability).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cascade_refuted: bool,
     /// Entities found on the remote after a create whose answer was lost, instead of
     /// being created twice.
     pub creates_recovered: u64,

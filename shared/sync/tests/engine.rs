@@ -278,6 +278,9 @@ impl RemoteApi for Hanging {
     async fn probe(&self) -> Result<(), RemoteError> {
         std::future::pending().await
     }
+    async fn comments_of(&self, _: u64) -> Result<Vec<u64>, RemoteError> {
+        std::future::pending().await
+    }
 }
 
 /// A run ends before its lease even when every call hangs: no run is still calling the

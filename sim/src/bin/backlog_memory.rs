@@ -41,6 +41,9 @@ impl RemoteApi for Forgetful {
     async fn probe(&self) -> Result<(), RemoteError> {
         Ok(())
     }
+    async fn comments_of(&self, _: u64) -> Result<Vec<u64>, RemoteError> {
+        Ok(Vec::new())
+    }
 }
 
 fn main() {
