@@ -629,3 +629,71 @@ async fn two_redrives_at_once_move_each_parked_change_once() {
     let nothing = p.queue.redrive(None).await.unwrap();
     assert_eq!((nothing.redriven, nothing.left), (0, 0));
 }
+
+/// A remote at `remote` that creates post 7 and comments 20 and 21, deletes anything, and
+/// answers what post 7 still holds with `left`: a post with two comments is created and
+/// synced, then deleted (with its comments) and synced.
+async fn post_deleted_on(remote: &MockServer, left: serde_json::Value) -> ps_sync::SyncReport {
+    Mock::given(method("POST"))
+        .and(path("/posts"))
+        .respond_with(created(7))
+        .mount(remote)
+        .await;
+    for (priority, id) in [(1, 20), (2, 21)] {
+        Mock::given(method("POST"))
+            .and(path("/comments"))
+            .respond_with(created(id))
+            .up_to_n_times(1)
+            .with_priority(priority)
+            .mount(remote)
+            .await;
+    }
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(remote)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/comments"))
+        .and(query_param("postId", "7"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(left))
+        .mount(remote)
+        .await;
+    let p = Pipeline::new(&remote.uri()).await;
+    let post = p.api.create_post("p").await;
+    p.api.create_comment(post, "c1").await;
+    p.api.create_comment(post, "c2").await;
+    p.capture().await;
+    p.sync().await;
+    p.api
+        .write("DELETE", &format!("/posts/{post}"), json!({}))
+        .await;
+    p.capture().await;
+    p.sync().await
+}
+
+/// json-server deletes a post's comments with the post: the post gets one DELETE, one read
+/// shows it left nothing behind, and the comments cost no call.
+#[tokio::test]
+async fn a_cascading_remote_gets_no_delete_for_a_deleted_posts_comments() {
+    let remote = MockServer::start().await;
+    let report = post_deleted_on(&remote, json!([])).await;
+    assert_eq!(requests(&remote, "DELETE", "/posts/7").await, 1);
+    assert_eq!(requests(&remote, "DELETE", "/comments/20").await, 0);
+    assert_eq!(requests(&remote, "DELETE", "/comments/21").await, 0);
+    assert_eq!(report.gone_with_post, 2, "{report:?}");
+}
+
+/// A remote configured as cascading (the default) that is not: the read after the post's
+/// delete finds its comments still there, and each gets its DELETE, so the remote still
+/// ends equal to the local copy.
+#[tokio::test]
+async fn a_remote_that_keeps_a_deleted_posts_comments_gets_their_deletes() {
+    let remote = MockServer::start().await;
+    let still_there = json!([{"id": 20, "postId": 7}, {"id": 21, "postId": 7}]);
+    let report = post_deleted_on(&remote, still_there).await;
+    assert_eq!(requests(&remote, "DELETE", "/posts/7").await, 1);
+    assert_eq!(requests(&remote, "DELETE", "/comments/20").await, 1);
+    assert_eq!(requests(&remote, "DELETE", "/comments/21").await, 1);
+    assert!(report.cascade_refuted, "{report:?}");
+    assert_eq!(report.gone_with_post, 0);
+}

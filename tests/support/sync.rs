@@ -94,6 +94,8 @@ pub struct Pipeline {
     pub api: Api,
     pub queue: SqsQueue,
     pub remote_url: String,
+    /// What the sync is told of the remote's cascading deletes (json-server's: on).
+    pub deletes_cascade: bool,
     reader: Mutex<StreamReader>,
 }
 
@@ -132,6 +134,7 @@ impl Pipeline {
             api,
             queue,
             remote_url: remote_url.to_owned(),
+            deletes_cascade: true,
             reader: Mutex::new(reader),
         }
     }
@@ -159,7 +162,9 @@ impl Pipeline {
     }
 
     pub fn remote(&self) -> HttpRemote {
-        HttpRemote::new(remote_config(&self.remote_url)).expect("remote client")
+        let mut config = remote_config(&self.remote_url);
+        config.deletes_cascade = self.deletes_cascade;
+        HttpRemote::new(config).expect("remote client")
     }
 
     pub async fn sync_with(&self, states: &dyn SyncStateStore) -> Result<SyncReport, SyncError> {

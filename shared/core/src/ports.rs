@@ -140,6 +140,33 @@ pub struct Lease {
     pub epoch: u64,
 }
 
+/// What claiming a remote id found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The claiming entity holds it now.
+    Taken,
+    /// Another local entity holds it.
+    Held,
+    /// Another local entity holds it whose delete is pending: its copy may be gone already
+    /// and the id handed out again, so whose copy the id names is not known until that
+    /// delete is recorded.
+    HeldByLeaving,
+}
+
+impl Claim {
+    pub fn taken(self) -> bool {
+        self == Claim::Taken
+    }
+
+    /// How `holder`, found holding the id, holds it.
+    pub fn held_by(holder: &SyncState) -> Claim {
+        match &holder.pending {
+            Some(pending) if pending.after.is_none() => Claim::HeldByLeaving,
+            _ => Claim::Held,
+        }
+    }
+}
+
 /// Per-entity sync state, the sync lease, and which local entity each remote id belongs to.
 #[async_trait]
 pub trait SyncStateStore: Send + Sync {
@@ -171,7 +198,7 @@ pub trait SyncStateStore: Send + Sync {
     /// and how a remote that hands ids out again (json-server) is never misread: a create
     /// given an id whose previous holder's delete is unrecorded does not take it, and a delete
     /// finding its id held by another knows its own copy is gone.
-    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError>;
+    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<Claim, PortError>;
     /// Forgets `key`'s claim on `remote_id` (deleted on the remote; the id may be reused).
     async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError>;
 }

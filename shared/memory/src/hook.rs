@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ps_core::change::EntityKey;
 use ps_core::merge::SyncState;
-use ps_core::ports::{Lease, PortError, SyncStateStore};
+use ps_core::ports::{Claim, Lease, PortError, SyncStateStore};
 
 pub struct SaveHook<'a, F> {
     inner: &'a dyn SyncStateStore,
@@ -52,7 +52,7 @@ where
     async fn release_lease(&self, owner: &str) -> Result<(), PortError> {
         self.inner.release_lease(owner).await
     }
-    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError> {
+    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<Claim, PortError> {
         self.inner.claim_remote(remote_id, key).await
     }
     async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {

@@ -362,7 +362,9 @@ impl RemoteApi for MemoryRemote {
                 Ok(inner
                     .comments
                     .iter()
-                    .filter(|(_, c)| matches!(c, EntityData::Comment(c) if c.post_id == post_remote_id))
+                    .filter(
+                        |(_, c)| matches!(c, EntityData::Comment(c) if c.post_id == post_remote_id),
+                    )
                     .map(|(id, _)| *id)
                     .collect())
             }

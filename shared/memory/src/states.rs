@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ps_core::change::EntityKey;
 use ps_core::merge::SyncState;
-use ps_core::ports::{Lease, PortError, SyncStateStore};
+use ps_core::ports::{Claim, Lease, PortError, SyncStateStore};
 use tokio::time::Instant;
 
 #[derive(Clone)]
@@ -273,7 +273,7 @@ impl SyncStateStore for MemoryStates {
         Ok(())
     }
 
-    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError> {
+    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<Claim, PortError> {
         let mut inner = self.lock();
         let id = EntityKey {
             kind: key.kind,
@@ -282,23 +282,25 @@ impl SyncStateStore for MemoryStates {
         // Held: the holder maps it and the remote has it, or (by a claim) the holder is
         // between claiming it and recording that (a create in progress).
         let holds = |inner: &Inner, holder: &EntityKey, claimed: bool| {
-            *holder != key
-                && inner.states.get(holder).is_some_and(|s| {
-                    (s.state.remote_id == Some(remote_id) && s.state.remote_exists)
-                        || (claimed && s.state.creating)
-                })
+            if *holder == key {
+                return None;
+            }
+            let s = &inner.states.get(holder)?.state;
+            let held =
+                (s.remote_id == Some(remote_id) && s.remote_exists) || (claimed && s.creating);
+            held.then(|| Claim::held_by(s))
         };
         // An imported entity holds the remote id equal to its own id, without a claim.
-        if holds(&inner, &id, false) {
-            return Ok(false);
+        if let Some(found) = holds(&inner, &id, false) {
+            return Ok(found);
         }
         if let Some(holder) = inner.claims.get(&id).copied() {
-            if holds(&inner, &holder, true) {
-                return Ok(false);
+            if let Some(found) = holds(&inner, &holder, true) {
+                return Ok(found);
             }
         }
         inner.claims.insert(id, key);
-        Ok(true)
+        Ok(Claim::Taken)
     }
 
     async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 use futures::StreamExt;
 use ps_core::change::{EntityKey, EntityKind};
 use ps_core::merge::{SyncState, SyncStatus};
-use ps_core::ports::{Lease, PortError, SyncStateStore};
+use ps_core::ports::{Claim, Lease, PortError, SyncStateStore};
 use serde::{Deserialize, Serialize};
 
 use crate::DynamoError;
@@ -378,21 +378,23 @@ impl DynamoStore {
         }
     }
 
-    /// Whether `holder` (not `key`) holds `remote_id`: it maps it and the remote still has
-    /// it, or, when it holds the claim, it is between claiming it and recording that (a
-    /// create in progress).
+    /// How `holder` (not `key`) holds `remote_id`, if it does: it maps it and the remote
+    /// still has it, or, when it holds the claim, it is between claiming it and recording
+    /// that (a create in progress).
     async fn held_by_other(
         &self,
         holder: EntityKey,
         remote_id: u64,
         key: EntityKey,
         claimed: bool,
-    ) -> Result<bool, PortError> {
+    ) -> Result<Option<Claim>, PortError> {
         if holder == key {
-            return Ok(false);
+            return Ok(None);
         }
-        Ok(self.load(&[holder]).await?.get(&holder).is_some_and(|s| {
-            (s.remote_id == Some(remote_id) && s.remote_exists) || (claimed && s.creating)
+        Ok(self.load(&[holder]).await?.get(&holder).and_then(|s| {
+            let held =
+                (s.remote_id == Some(remote_id) && s.remote_exists) || (claimed && s.creating);
+            held.then(|| Claim::held_by(s))
         }))
     }
 }
@@ -570,14 +572,14 @@ impl SyncStateStore for DynamoStore {
         }
     }
 
-    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<bool, PortError> {
+    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<Claim, PortError> {
         // An imported entity holds the remote id equal to its own id, without a claim item.
         let same_id = EntityKey {
             kind: key.kind,
             id: remote_id,
         };
-        if self.held_by_other(same_id, remote_id, key, false).await? {
-            return Ok(false);
+        if let Some(found) = self.held_by_other(same_id, remote_id, key, false).await? {
+            return Ok(found);
         }
         if self
             .put_claim(
@@ -590,21 +592,23 @@ impl SyncStateStore for DynamoStore {
             )
             .await?
         {
-            return Ok(true);
+            return Ok(Claim::Taken);
         }
         // Claimed by another: still theirs only while they map it and the remote has it.
         let Some(holder) = self.claim_holder(remote_id, key.kind).await? else {
-            return Ok(false);
+            return Ok(Claim::Held);
         };
-        if self.held_by_other(holder, remote_id, key, true).await? {
-            return Ok(false);
+        if let Some(found) = self.held_by_other(holder, remote_id, key, true).await? {
+            return Ok(found);
         }
-        self.put_claim(
-            remote_id,
-            key,
-            Some(("holderId = :holder", Some(holder.id))),
-        )
-        .await
+        let taken = self
+            .put_claim(
+                remote_id,
+                key,
+                Some(("holderId = :holder", Some(holder.id))),
+            )
+            .await?;
+        Ok(if taken { Claim::Taken } else { Claim::Held })
     }
 
     async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {

@@ -10,7 +10,7 @@ use std::future::Future;
 
 use ps_core::change::{EntityData, EntityKey};
 use ps_core::merge::{RemoteCall, SyncState};
-use ps_core::ports::{PortError, RemoteError};
+use ps_core::ports::{Claim, PortError, RemoteError};
 
 use crate::flush::GroupResult;
 use crate::{Run, SyncEngine};
@@ -52,8 +52,10 @@ impl SyncEngine<'_> {
                     .await
             }
             RemoteCall::Withdraw(sent) => {
-                // The post it was sent under is gone from the remote, and so (cascade) is it.
-                let Some(remote_sent) = to_remote(&sent, group) else {
+                // Looked for under the post it was sent under, even if that post is gone
+                // since: a remote that does not delete a post's comments with it keeps it.
+                // A post the remote never had had nothing sent under it.
+                let Some(remote_sent) = to_remote_as_sent(&sent, group) else {
                     withdrawn(state);
                     return Ok(Ok(()));
                 };
@@ -84,7 +86,7 @@ impl SyncEngine<'_> {
                 // A remote that hands ids out again (json-server does) may have given this
                 // one to an entity created since, after an earlier delete of ours whose answer
                 // was lost: if another entity holds it, ours is gone already.
-                if !self.states.claim_remote(remote_id, *key).await? {
+                if !self.states.claim_remote(remote_id, *key).await?.taken() {
                     deleted(state);
                     return Ok(Ok(()));
                 }
@@ -165,7 +167,7 @@ impl SyncEngine<'_> {
             .await
         {
             Ok(remote_id) => {
-                if !self.states.claim_remote(remote_id, *key).await? {
+                if !self.states.claim_remote(remote_id, *key).await?.taken() {
                     // The remote handed out an id whose previous holder's delete is not
                     // recorded yet: that delete may still take it. Resolved like a lost
                     // answer: looked up (and, if gone, created again) by the next attempt.
@@ -208,12 +210,22 @@ impl SyncEngine<'_> {
             Ok(candidates) => candidates,
             Err(e) => return Ok(Err(self.classify(run, e).await)),
         };
+        let mut undecided = None;
         for remote_id in candidates {
-            if self.states.claim_remote(remote_id, *key).await? {
-                return Ok(Ok(Some(remote_id)));
+            match self.states.claim_remote(remote_id, *key).await? {
+                Claim::Taken => return Ok(Ok(Some(remote_id))),
+                Claim::Held => {}
+                // Perhaps ours, under an id the remote handed out again after that
+                // entity's delete: decided once its delete is recorded.
+                Claim::HeldByLeaving => undecided = Some(remote_id),
             }
         }
-        Ok(Ok(None))
+        match undecided {
+            Some(remote_id) => Ok(Err(Failure::Failing(format!(
+                "a copy of what the create sent is at remote id {remote_id}, which an entity being deleted still holds"
+            )))),
+            None => Ok(Ok(None)),
+        }
     }
 
     /// Replaces the remote copy with `data` (`remote_data` in the remote's ids). No write
@@ -350,6 +362,22 @@ fn waiting_message(data: &EntityData) -> String {
     match data {
         EntityData::Comment(c) => format!("waiting for post {} to reach the remote", c.post_id),
         EntityData::Post(_) => "waiting".into(),
+    }
+}
+
+/// What a create sent, in the remote's ids: a comment's post's remote id, whether or not the
+/// remote still has that post. `None` if the post never had one (nothing was sent).
+fn to_remote_as_sent(
+    data: &EntityData,
+    group: &HashMap<EntityKey, SyncState>,
+) -> Option<EntityData> {
+    match data {
+        EntityData::Post(_) => Some(data.clone()),
+        EntityData::Comment(c) => {
+            let mut c = c.clone();
+            c.post_id = group.get(&EntityKey::post(c.post_id))?.remote_id?;
+            Some(EntityData::Comment(c))
+        }
     }
 }
 

@@ -192,36 +192,28 @@ impl SyncEngine<'_> {
         // A remote that deletes a post's comments with the post: the comments it holds under
         // this post, deleted here with it, wait for the post's delete instead of calling.
         let post = EntityKey::post(post_id);
-        let post_deleted = keys.contains(&post)
-            && matches!(call_of(&post), Some(RemoteCall::Delete { .. }));
-        let carried: Vec<EntityKey> =
-            if post_deleted && self.remote.deletes_cascade() {
-                keys.iter()
-                    .copied()
-                    .filter(|key| {
-                        let under_post = matches!(
-                            states.get(key).and_then(|s| s.synced.as_ref()),
-                            Some(EntityData::Comment(c)) if c.post_id == post_id
-                        );
-                        under_post && matches!(call_of(key), Some(RemoteCall::Delete { .. }))
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
+        let post_deleted =
+            keys.contains(&post) && matches!(call_of(&post), Some(RemoteCall::Delete { .. }));
+        let carried: Vec<EntityKey> = if post_deleted && self.remote.deletes_cascade() {
+            keys.iter()
+                .copied()
+                .filter(|key| {
+                    let under_post = matches!(
+                        states.get(key).and_then(|s| s.synced.as_ref()),
+                        Some(EntityData::Comment(c)) if c.post_id == post_id
+                    );
+                    under_post && matches!(call_of(key), Some(RemoteCall::Delete { .. }))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         keys.retain(|key| !carried.contains(key));
-        // The post's outcome is written after its comments': a run that dies between the
-        // two deletes the post again (a 404) and records them then, instead of leaving
-        // comments that look present on the remote, whose ids the remote may hand out again.
-        let hold = (!carried.is_empty()).then_some(post);
-        let (deleted, held) = self
-            .sync_keys(run, keys, hold, &mut states, &mut result)
-            .await?;
+        let deleted = self.sync_keys(run, keys, &mut states, &mut result).await?;
         if carried.is_empty() || !deleted.contains(&post) {
-            // Not deleted this time: they stay pending, and go with it when it goes.
-            if let Some((key, mut state)) = held {
-                self.save_one(run, key, &mut state).await?;
-            }
+            // Not deleted this time: they stay pending, and go with it when it goes. (A run
+            // that dies after the post's delete leaves them pending deletes: while they are,
+            // an id of theirs the remote hands out again is no one's, see `Claim`.)
             return Ok(result);
         }
         let left = self
@@ -246,6 +238,7 @@ impl SyncEngine<'_> {
             state.remote_exists = false;
             state.synced = None;
             settle(&mut state, &pending);
+            tracing::debug!(entity = %key, "gone with its post");
             result.synced += 1;
             result.gone_with_post += 1;
             gone.push((key, state));
@@ -255,11 +248,8 @@ impl SyncEngine<'_> {
         }
         // What the post's delete left behind is deleted one by one, as without the
         // capability: so is all of it when what was left behind could not be read.
-        self.sync_keys(run, still_there, None, &mut states, &mut result)
+        self.sync_keys(run, still_there, &mut states, &mut result)
             .await?;
-        if let Some((key, mut state)) = held {
-            self.save_one(run, key, &mut state).await?;
-        }
         Ok(result)
     }
 
@@ -304,19 +294,16 @@ impl SyncEngine<'_> {
         }
     }
 
-    /// Syncs `keys` in order, recording each outcome, but `hold`'s: that one is returned
-    /// for the caller to write. Returns the entities deleted on the remote, too.
-    #[allow(clippy::type_complexity)]
+    /// Syncs `keys` in order, recording each outcome. Returns the entities deleted on the
+    /// remote.
     async fn sync_keys(
         &self,
         run: &Run,
         keys: Vec<EntityKey>,
-        hold: Option<EntityKey>,
         states: &mut HashMap<EntityKey, SyncState>,
         result: &mut GroupResult,
-    ) -> Result<(Vec<EntityKey>, Option<(EntityKey, SyncState)>), PortError> {
+    ) -> Result<Vec<EntityKey>, PortError> {
         let mut deleted = Vec::new();
-        let mut held = None;
         for key in keys {
             if self.stopped(run) {
                 result.deferred += 1;
@@ -333,8 +320,11 @@ impl SyncEngine<'_> {
             let outcome = match plan(&key, pending.after.as_ref(), &state) {
                 None => Ok(()),
                 Some(call) => {
+                    tracing::debug!(entity = %key, ?call, "calling");
                     let deletes = matches!(call, RemoteCall::Delete { .. });
-                    let outcome = self.apply(run, &key, call, &mut state, states, result).await?;
+                    let outcome = self
+                        .apply(run, &key, call, &mut state, states, result)
+                        .await?;
                     if deletes && outcome.is_ok() {
                         deleted.push(key);
                     }
@@ -390,15 +380,10 @@ impl SyncEngine<'_> {
                     });
                 }
             }
-            if hold == Some(key) {
-                states.insert(key, state.clone());
-                held = Some((key, state));
-                continue;
-            }
             self.save_one(run, key, &mut state).await?;
             states.insert(key, state);
         }
-        Ok((deleted, held))
+        Ok(deleted)
     }
 
     /// Writes one state, conditional on the revision it was read at.

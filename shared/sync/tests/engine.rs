@@ -333,3 +333,84 @@ async fn a_change_the_remote_keeps_failing_backs_off_and_is_never_parked() {
     assert!(w.dead.parked().is_empty());
     assert_eq!(w.remote_titles(), ["a"]);
 }
+
+fn comment(id: u64, post_id: u64) -> EntityData {
+    EntityData::Comment(ps_core::model::Comment {
+        post_id,
+        id,
+        name: format!("comment {id}"),
+        email: "a@example.com".into(),
+        body: "body".into(),
+    })
+}
+
+/// Post 1 with comments 1 and 2, imported (on the remote under the same ids); then the
+/// post is deleted locally, which deletes its comments: three change events.
+async fn post_with_comments_deleted(w: &World) {
+    for data in [post(1, "a"), comment(1, 1), comment(2, 1)] {
+        w.remote.seed(data.clone());
+        w.states.put(data.key(), SyncState::imported(data));
+    }
+    let removed = |key: EntityKey| {
+        let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        ChangeEvent {
+            key,
+            change: ChangeKind::Remove,
+            post_id: 1,
+            after: None,
+            version: seq,
+            sequence: format!("{seq:021}").parse().unwrap(),
+            event_id: format!("e{seq}"),
+        }
+    };
+    w.enqueue(&[
+        removed(EntityKey::comment(1)),
+        removed(EntityKey::comment(2)),
+        removed(EntityKey::post(1)),
+    ])
+    .await;
+}
+
+/// json-server deletes a post's comments with the post: one DELETE, and the comments are
+/// recorded as gone with it, after one read that shows the post left none behind.
+#[tokio::test]
+async fn a_cascading_remote_gets_one_delete_for_a_post_and_its_comments() {
+    let w = World::new();
+    post_with_comments_deleted(&w).await;
+    let report = w.run().await;
+    assert_eq!(report.calls.delete, 1, "{report:?}");
+    assert_eq!(report.gone_with_post, 2);
+    assert_eq!(report.cascade_checks, 1);
+    assert!(w.remote.rows(EntityKind::Comment).is_empty());
+    assert!(w.remote.rows(EntityKind::Post).is_empty());
+    let gone = w.states.snapshot()[&EntityKey::comment(1)].clone();
+    assert!(gone.pending.is_none() && !gone.remote_exists, "{gone:?}");
+}
+
+/// Configured as cascading, but it is not: the read after the post's delete shows the
+/// comments still there, and they get their own deletes.
+#[tokio::test]
+async fn a_remote_wrongly_said_to_cascade_still_ends_equal() {
+    let w = World::new();
+    w.remote.set_cascade(false, true);
+    post_with_comments_deleted(&w).await;
+    let report = w.run().await;
+    assert_eq!(report.calls.delete, 3, "{report:?}");
+    assert_eq!(report.gone_with_post, 0);
+    assert!(report.cascade_refuted);
+    assert!(w.remote.rows(EntityKind::Comment).is_empty());
+}
+
+/// With the capability off, every comment gets its delete, before its post's, and nothing
+/// is read.
+#[tokio::test]
+async fn without_the_capability_each_comment_is_deleted() {
+    let w = World::new();
+    w.remote.set_cascade(false, false);
+    post_with_comments_deleted(&w).await;
+    let report = w.run().await;
+    assert_eq!(report.calls.delete, 3, "{report:?}");
+    assert_eq!(report.cascade_checks, 0);
+    assert!(w.remote.rows(EntityKind::Comment).is_empty());
+    assert!(w.remote.rows(EntityKind::Post).is_empty());
+}
