@@ -839,6 +839,9 @@ async fn main() {
     if part("workload") {
         figures.extend(sync::workload_figures(writes).await);
     }
+    if part("intake") {
+        figures.extend(sync::intake_figures(3000).await);
+    }
     if part("rate") {
         figures.extend(sync::rate_limit_figures(8).await);
     }

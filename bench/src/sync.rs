@@ -105,6 +105,26 @@ fn minimum_calls(before: &BTreeMap<EntityKey, Value>, after: &BTreeMap<EntityKey
     (changed + deleted) as u64
 }
 
+/// The same, where the remote deletes a post's comments with the post: a comment deleted
+/// together with the post it was under on the remote costs nothing.
+fn minimum_calls_cascading(
+    before: &BTreeMap<EntityKey, Value>,
+    after: &BTreeMap<EntityKey, Value>,
+) -> u64 {
+    let gone_with_post = before
+        .iter()
+        .filter(|(key, value)| {
+            key.kind == ps_core::change::EntityKind::Comment
+                && !after.contains_key(key)
+                && value["postId"].as_u64().is_some_and(|post| {
+                    let post = EntityKey::post(post);
+                    before.contains_key(&post) && !after.contains_key(&post)
+                })
+        })
+        .count() as u64;
+    minimum_calls(before, after) - gone_with_post
+}
+
 /// Random API writes, mostly edits as a team's traffic is: updates of posts and comments
 /// (some back to the original), creates, deletes (a post deletes its comments), new comments,
 /// and posts created and deleted straight away.
@@ -227,6 +247,8 @@ struct Segment {
     writes: usize,
     changes: usize,
     minimum: u64,
+    minimum_cascading: u64,
+    cascade_checks: u64,
     calls: CallCounts,
     capture_time: Duration,
     capture_invocations: u64,
@@ -244,6 +266,8 @@ impl Segment {
         self.writes += other.writes;
         self.changes += other.changes;
         self.minimum += other.minimum;
+        self.minimum_cascading += other.minimum_cascading;
+        self.cascade_checks += other.cascade_checks;
         self.calls.absorb(other.calls);
         self.capture_time += other.capture_time;
         self.capture_invocations += other.capture_invocations;
@@ -294,6 +318,7 @@ async fn segment(sdk: &aws_config::SdkConfig, writes: usize, seed: u64) -> Segme
         // What this epoch's sync must bring the remote to, and the fewest calls for it.
         let now = local_entities(&api).await;
         result.minimum += minimum_calls(&synced_as, &now);
+        result.minimum_cascading += minimum_calls_cascading(&synced_as, &now);
         synced_as = now;
         dynamo.reset();
         others.reset();
@@ -323,6 +348,7 @@ async fn segment(sdk: &aws_config::SdkConfig, writes: usize, seed: u64) -> Segme
         assert_eq!(report.outcome, ps_sync::Outcome::Completed, "{report:?}");
         assert!(report.failures.is_empty(), "{:?}", report.failures);
         result.calls.absorb(report.calls);
+        result.cascade_checks += report.cascade_checks;
         result.pending_written += report.pending_written;
         result.entities_synced += report.entities_synced;
         for (op, n) in dynamo.snapshot().into_iter().chain(others.snapshot()) {
@@ -359,6 +385,8 @@ pub async fn workload_figures(writes: usize) -> Vec<Figure> {
         writes,
         changes,
         minimum,
+        minimum_cascading,
+        cascade_checks,
         calls,
         capture_time,
         capture_invocations,
@@ -424,6 +452,16 @@ pub async fn workload_figures(writes: usize) -> Vec<Figure> {
             bound: Bound::AtMost(1.0),
         },
         Figure {
+            key: "remote_calls_ratio_cascading",
+            what: format!(
+                "the same: remote calls ÷ the minimum where a deleted post's comments cost nothing, as json-server deletes them with the post ({} ÷ {minimum_cascading}; besides, {cascade_checks} reads of what a deleted post left behind)",
+                calls.total()
+            ),
+            value: calls.total() as f64 / minimum_cascading as f64,
+            unit: "×",
+            bound: Bound::AtMost(1.0),
+        },
+        Figure {
             key: "remote_equals_local",
             what: "after that workload the remote equals the local copy (1 = yes)".into(),
             value: f64::from(u8::from(differences.is_empty())),
@@ -462,6 +500,70 @@ pub async fn workload_figures(writes: usize) -> Vec<Figure> {
             what: "AWS list-price cost per million changes captured and synced (Lambda arm64, SQS FIFO, DynamoDB on-demand)".into(),
             value: per_million,
             unit: "USD",
+            bound: Bound::None,
+        },
+    ]
+}
+
+/// The intake alone: `messages` queued changes (one per entity, as a backlog of edits to
+/// many posts is) taken in by one run against moto, whose remote refuses connections so the
+/// flush stops at its first call. Messages journaled per second, and the run's AWS requests
+/// per message.
+pub async fn intake_figures(messages: u64) -> Vec<Figure> {
+    let moto = start_moto().await;
+    let sdk = sdk_config_at(&moto.endpoint).await;
+    let counter = RequestCounter::default();
+    let store = counted_store(&sdk, &counter).await;
+    let queue = counted_sqs(&sdk, &counter, &prefix("intake")).await;
+    let events: Vec<ChangeEvent> = (1..=messages)
+        .map(|id| ChangeEvent {
+            key: EntityKey::post(id),
+            change: ChangeKind::Modify,
+            post_id: id,
+            after: Some(EntityData::Post(Post {
+                user_id: 1,
+                id,
+                title: format!("edited {id}"),
+                body: "b".into(),
+            })),
+            version: 2,
+            sequence: format!("{id:021}").parse().expect("21 digits"),
+            event_id: format!("intake-{id}"),
+        })
+        .collect();
+    use ps_core::ports::ChangeSink;
+    let failed = queue.send(&events).await.expect("enqueue");
+    assert!(failed.is_empty(), "not enqueued: {failed:?}");
+    counter.reset();
+    // Port 9 (discard) refuses: the remote is unavailable, so the flush stops at once.
+    let report = BenchSync::new("http://127.0.0.1:9", 100, &queue)
+        .engine(&queue, &store)
+        .run()
+        .await
+        .expect("sync");
+    assert_eq!(report.messages_received, messages, "{report:?}");
+    let requests: u64 = counter.snapshot().values().sum();
+    println!("intake AWS requests: {:?}", counter.snapshot());
+    let per_second = messages as f64 / (report.intake_ms.max(1) as f64 / 1000.0);
+    vec![
+        Figure {
+            key: "intake_messages_per_s",
+            what: format!(
+                "intake: {messages} queued changes received, journaled and deleted by one run against moto ({} ms; 45 s, half the budget on AWS, takes {:.0} at this pace)",
+                report.intake_ms,
+                per_second * 45.0
+            ),
+            value: per_second,
+            unit: "messages/s",
+            bound: Bound::AtLeast(100.0),
+        },
+        Figure {
+            key: "intake_requests_per_message",
+            what: format!(
+                "that run's SQS and DynamoDB requests per message ({requests} ÷ {messages}; receives, deletes, state reads and journal writes, and the flush's first page read)"
+            ),
+            value: requests as f64 / messages as f64,
+            unit: "",
             bound: Bound::None,
         },
     ]
@@ -602,6 +704,21 @@ mod tests {
         // [400, 1400) holds 400, 999, 1000; [999, 1999) holds 999, 1000, 1500, 1600.
         assert_eq!(busiest_second(&arrivals), 4);
         assert_eq!(busiest_second(&[]), 0);
+    }
+
+    #[test]
+    fn a_deleted_posts_comments_cost_nothing_on_a_cascading_remote() {
+        let before = BTreeMap::from([
+            (EntityKey::post(1), json!({"title": "a"})),
+            (EntityKey::comment(1), json!({"postId": 1})),
+            (EntityKey::comment(2), json!({"postId": 1})),
+            (EntityKey::post(2), json!({"title": "b"})),
+            (EntityKey::comment(3), json!({"postId": 2})),
+        ]);
+        // Post 1 deleted with its comments: one call; comment 3 deleted alone: one call.
+        let after = BTreeMap::from([(EntityKey::post(2), json!({"title": "b"}))]);
+        assert_eq!(minimum_calls(&before, &after), 4);
+        assert_eq!(minimum_calls_cascading(&before, &after), 2);
     }
 
     #[test]

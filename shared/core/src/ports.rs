@@ -181,6 +181,18 @@ pub trait SyncStateStore: Send + Sync {
         lease: Lease,
         states: &mut [(EntityKey, SyncState)],
     ) -> Result<(), PortError>;
+    /// The intake's journal: writes the states, bumping their revisions, in batches and
+    /// without conditions, for a write request per 25 states instead of one per state.
+    /// Sound only under what the lease guarantees: the caller holds it with at least half
+    /// of it left, so no other run can write (a run never outlives its lease), and read each
+    /// state strongly consistently after taking it. The in-memory store checks the
+    /// conditions all the same and refuses a write that breaks them, so the simulation
+    /// would find a journal write that overwrote a state its run did not read.
+    async fn journal(
+        &self,
+        lease: Lease,
+        states: &mut [(EntityKey, SyncState)],
+    ) -> Result<(), PortError>;
     /// Up to `limit` entities, in key order after `after`, that had a pending change when the
     /// index behind this was last updated. A hint (it may lag): read each state before
     /// acting on it.

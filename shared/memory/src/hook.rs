@@ -1,4 +1,4 @@
-//! A state store that passes every call through to another, with a hook before each save:
+//! A state store that passes every call through to another, with a hook before each save (the journal's included):
 //! how a test makes a run die (return an error) or stall (wait) at exactly that point.
 
 use std::collections::HashMap;
@@ -38,6 +38,14 @@ where
     ) -> Result<(), PortError> {
         (self.before_save)().await?;
         self.inner.save(lease, states).await
+    }
+    async fn journal(
+        &self,
+        lease: Lease,
+        states: &mut [(EntityKey, SyncState)],
+    ) -> Result<(), PortError> {
+        (self.before_save)().await?;
+        self.inner.journal(lease, states).await
     }
     async fn pending_page(
         &self,

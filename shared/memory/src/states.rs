@@ -230,6 +230,17 @@ impl SyncStateStore for MemoryStates {
         self.answer(saved).await
     }
 
+    async fn journal(
+        &self,
+        lease: Lease,
+        states: &mut [(EntityKey, SyncState)],
+    ) -> Result<(), PortError> {
+        // Checked as `save` checks, though DynamoDB's journal is unconditional: a refusal
+        // here is a journal write that would have overwritten a state its run did not read.
+        let saved = self.save_now(lease, states);
+        self.answer(saved).await
+    }
+
     async fn pending_page(
         &self,
         after: Option<EntityKey>,

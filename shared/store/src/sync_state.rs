@@ -476,6 +476,31 @@ impl SyncStateStore for DynamoStore {
         first_error.map_or(Ok(()), Err)
     }
 
+    async fn journal(
+        &self,
+        lease: Lease,
+        states: &mut [(EntityKey, SyncState)],
+    ) -> Result<(), PortError> {
+        let mut requests = Vec::with_capacity(states.len());
+        for (key, state) in states.iter() {
+            let mut item = StateItem::new(key, state);
+            item.rev = state.revision + 1;
+            item.epoch = lease.epoch;
+            let put = PutRequest::builder()
+                .set_item(Some(serde_dynamo::to_item(item).map_err(port)?))
+                .build()
+                .map_err(|e| port(DynamoError::sdk(e)))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        self.batch_write(&self.tables().meta, requests)
+            .await
+            .map_err(port)?;
+        for (_, state) in states.iter_mut() {
+            state.revision += 1;
+        }
+        Ok(())
+    }
+
     async fn pending_page(
         &self,
         after: Option<EntityKey>,

@@ -99,7 +99,15 @@ impl SyncEngine<'_> {
             .collect();
         report.pending_written += states.len() as u64;
         if !states.is_empty() {
-            self.states.save(run.lease, &mut states).await?;
+            // The journal's writes are unconditional (a conditional one costs a request per
+            // state); what fences them is the lease, so only a run with at least half of it
+            // left makes them. The intake stops at half the budget, far inside that.
+            if run.started.elapsed() >= self.config.lease / 2 {
+                return Err(SyncError::Port(ps_core::ports::PortError(
+                    "the intake ran past half the lease: stopped before journaling, the batch stays queued".into(),
+                )));
+            }
+            self.states.journal(run.lease, &mut states).await?;
         }
         for (key, state) in states {
             journaled.insert(key);

@@ -134,6 +134,7 @@ impl SyncEngine<'_> {
 
     async fn run_leased(&self, run: &Run, report: &mut SyncReport) -> Result<(), SyncError> {
         let (drained, journaled) = self.intake(run, report).await?;
+        report.intake_ms = run.started.elapsed().as_millis() as u64;
         let flushed = self.flush(run, journaled, report).await?;
         report.failures.sort_by_key(|f| (f.entity, f.id));
         report.cascade_refuted = run.cascade() == DOES_NOT_CASCADE;

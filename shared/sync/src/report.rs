@@ -79,6 +79,8 @@ pub struct SyncReport {
     pub outcome: Outcome,
     /// Intake rounds (one or more receives each).
     pub rounds: u64,
+    /// How long the intake took (receiving, journaling, deleting the messages).
+    pub intake_ms: u64,
     pub messages_received: u64,
     pub messages_deleted: u64,
     /// Messages whose change was already taken in (redelivered, or older than one that was).

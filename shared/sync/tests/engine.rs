@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use ps_core::change::{ChangeEvent, ChangeKind, EntityData, EntityKey, EntityKind};
 use ps_core::merge::{SyncState, SyncStatus};
 use ps_core::model::Post;
-use ps_core::ports::{ChangeSink, RemoteApi, RemoteError, SyncStateStore};
+use ps_core::ports::{ChangeSink, PortError, RemoteApi, RemoteError, SyncStateStore};
 use ps_memory::{Fault, MemoryDeadLetters, MemoryQueue, MemoryRemote, MemoryStates, SaveHook};
 use ps_sync::{Outcome, SyncConfig, SyncEngine, SyncError, SyncReport};
 use tokio::sync::Semaphore;
@@ -413,4 +413,51 @@ async fn without_the_capability_each_comment_is_deleted() {
     assert_eq!(report.cascade_checks, 0);
     assert!(w.remote.rows(EntityKind::Comment).is_empty());
     assert!(w.remote.rows(EntityKind::Post).is_empty());
+}
+
+/// A queue whose receives take `delay` each.
+struct SlowQueue<'a> {
+    inner: &'a MemoryQueue,
+    delay: Duration,
+}
+
+#[async_trait]
+impl ps_core::ports::ChangeSource for SlowQueue<'_> {
+    async fn receive(&self, max: usize) -> Result<Vec<ps_core::ports::QueuedChange>, PortError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.receive(max).await
+    }
+    async fn delete(&self, receipts: &[String]) -> Result<(), PortError> {
+        self.inner.delete(receipts).await
+    }
+}
+
+/// The journal's writes are unconditional, fenced by the lease's time alone: a run that
+/// reaches one with less than half its lease left stops without writing, and the batch
+/// stays queued for the next run.
+#[tokio::test(start_paused = true)]
+async fn no_journal_write_is_made_past_half_the_lease() {
+    let w = World::new();
+    w.enqueue(&[change(1, ChangeKind::Insert, "a")]).await;
+    let slow = SlowQueue {
+        inner: &w.queue,
+        delay: config().lease / 2,
+    };
+    let engine = SyncEngine {
+        source: &slow,
+        states: &w.states,
+        remote: &w.remote,
+        parked: &w.dead,
+        config: config(),
+    };
+    let refused = engine.run().await;
+    assert!(
+        matches!(&refused, Err(SyncError::Port(e)) if e.0.contains("half the lease")),
+        "{refused:?}"
+    );
+    assert_eq!(w.state(1), SyncState::default(), "nothing journaled");
+    assert_eq!(w.queue.len(), 1, "the change stays queued");
+    tokio::time::advance(Duration::from_secs(300)).await;
+    w.run().await;
+    assert_eq!(w.remote_titles(), ["a"]);
 }
