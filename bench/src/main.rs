@@ -840,7 +840,7 @@ async fn main() {
         figures.extend(sync::workload_figures(writes).await);
     }
     if part("intake") {
-        figures.extend(sync::intake_figures(3000).await);
+        figures.extend(sync::intake_figures(2000).await);
     }
     if part("rate") {
         figures.extend(sync::rate_limit_figures(8).await);
