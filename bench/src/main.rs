@@ -627,6 +627,10 @@ const REQUIRED: &[(&str, &str)] = &[
         "remote calls per synced change ÷ the merge rules' minimum, 10,000 random writes",
     ),
     (
+        "remote_calls_ratio_cascading",
+        "the same, where a deleted post's comments cost nothing (json-server deletes them with it)",
+    ),
+    (
         "remote_equals_local",
         "the remote equals the local copy after that workload",
     ),
@@ -641,6 +645,14 @@ const REQUIRED: &[(&str, &str)] = &[
     (
         "aws_requests_ratio",
         "DynamoDB, Streams and SQS requests per synced change ÷ batched minimum",
+    ),
+    (
+        "dynamodb_write_units_per_change",
+        "DynamoDB write request units per captured change",
+    ),
+    (
+        "intake_messages_per_s",
+        "queued changes journaled per second by one run, against moto",
     ),
     ("import_requests_ratio", "import requests ÷ batched minimum"),
     ("import_seconds", "import wall time"),
@@ -840,7 +852,7 @@ async fn main() {
         figures.extend(sync::workload_figures(writes).await);
     }
     if part("intake") {
-        figures.extend(sync::intake_figures(2000).await);
+        figures.extend(sync::intake_figures(1000).await);
     }
     if part("rate") {
         figures.extend(sync::rate_limit_figures(8).await);

@@ -490,7 +490,7 @@ pub async fn workload_figures(writes: usize) -> Vec<Figure> {
             ),
             value: total_requests as f64 / batched_minimum as f64,
             unit: "×",
-            bound: Bound::None,
+            bound: Bound::AtMost(3.0),
         },
         Figure {
             key: "sync_seconds_per_1000_changes",
@@ -514,7 +514,7 @@ pub async fn workload_figures(writes: usize) -> Vec<Figure> {
             what: "AWS list-price cost per million changes captured and synced (Lambda arm64, SQS FIFO, DynamoDB on-demand)".into(),
             value: per_million,
             unit: "USD",
-            bound: Bound::None,
+            bound: Bound::AtMost(1.0),
         },
     ]
 }
@@ -557,7 +557,8 @@ pub async fn intake_figures(messages: u64) -> Vec<Figure> {
         .run()
         .await
         .expect("sync");
-    assert_eq!(report.messages_received, messages, "{report:?}");
+    // A message moto makes visible again mid-run is received twice (and merged away).
+    assert_eq!(report.pending_written, messages, "{report:?}");
     let requests: u64 = counter.snapshot().values().sum();
     println!("intake AWS requests: {:?}", counter.snapshot());
     let per_second = messages as f64 / (report.intake_ms.max(1) as f64 / 1000.0);
@@ -568,7 +569,7 @@ pub async fn intake_figures(messages: u64) -> Vec<Figure> {
         Figure {
             key: "intake_messages_per_s",
             what: format!(
-                "intake: {messages} queued changes received, journaled and deleted by one run against moto ({} ms; at this pace the intake's share on AWS, 45 s, takes {:.0})",
+                "intake: a backlog of {messages} queued changes received, journaled and deleted by one run against moto ({} ms; at this pace the intake's share on AWS, 45 s, takes {:.0})",
                 report.intake_ms,
                 per_second * 45.0
             ),
@@ -698,7 +699,7 @@ pub async fn rate_limit_figures(seconds: u32) -> Vec<Figure> {
             ),
             value: utilisation,
             unit: "",
-            bound: Bound::AtLeast(0.9),
+            bound: Bound::AtLeast(0.95),
         });
     }
     figures.push(Figure {
@@ -706,7 +707,7 @@ pub async fn rate_limit_figures(seconds: u32) -> Vec<Figure> {
         what: "lowest utilisation of the three limits".into(),
         value: lowest,
         unit: "",
-        bound: Bound::AtLeast(0.9),
+        bound: Bound::AtLeast(0.95),
     });
     figures.push(Figure {
         key: "rate_limit_violations",
