@@ -673,12 +673,18 @@ pub async fn rate_limit_figures(seconds: u32) -> Vec<Figure> {
         assert!(failed.is_empty(), "not enqueued: {failed:?}");
 
         let (url, arrivals) = recording_remote().await;
+        counter.reset();
         let report = BenchSync::new(&url, limit, &queue)
             .engine(&queue, &store)
             .run()
             .await
             .expect("sync");
         assert_eq!(report.entities_synced, entities, "{report:?}");
+        // The flush's requests to moto, which answers one at a time: their time in flight ÷
+        // the flush's wall time (1: moto was never idle).
+        let flush_secs = (report.duration_ms - report.intake_ms).max(1) as f64 / 1000.0;
+        let moto_busy = (counter.time_in_service().as_secs_f64() / flush_secs).min(1.0);
+        let per_call = counter.snapshot().values().sum::<u64>() as f64 / entities as f64;
         let arrivals = arrivals.lock().expect("log").clone();
         let span = arrivals
             .last()
@@ -694,7 +700,7 @@ pub async fn rate_limit_figures(seconds: u32) -> Vec<Figure> {
         figures.push(Figure {
             key: leak(format!("rate_limit_utilisation_{limit}")),
             what: format!(
-                "limit {limit}/s: entities synced per second ÷ the limit ({} calls, busiest second {busiest})",
+                "limit {limit}/s: entities synced per second ÷ the limit ({} calls, busiest second {busiest}; {per_call:.2} AWS requests per create; moto busy {moto_busy:.2} of the flush)",
                 arrivals.len()
             ),
             value: utilisation,
