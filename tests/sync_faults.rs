@@ -489,11 +489,11 @@ async fn a_run_killed_between_call_and_bookkeeping_loses_and_repeats_nothing() {
     let post = p.api.create_post("survives a crash").await;
     p.capture().await;
     // The run dies right after its first remote create, before recording it: the journal
-    // (save 0) and the create marker (1) land, the outcome (2) does not.
+    // (save 0, which also marks the create) lands, the outcome (1) does not.
     let saves = &AtomicUsize::new(0);
     let dying = SaveHook::new(&p.api.store, move || async move {
         match saves.fetch_add(1, Ordering::SeqCst) {
-            2 => Err(PortError("the process died".into())),
+            1 => Err(PortError("the process died".into())),
             _ => Ok(()),
         }
     });
