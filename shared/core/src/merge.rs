@@ -102,6 +102,14 @@ impl SyncState {
         }
     }
 
+    /// Forgets the create's mark: it was recorded, withdrawn, certainly not done, or never
+    /// sent.
+    pub fn forget_create(&mut self) {
+        self.creating = false;
+        self.create_sent = None;
+        self.create_epoch = 0;
+    }
+
     /// The newest change the sync has taken in, applied or pending: any change at or below
     /// it is a repeat.
     pub fn newest_taken(&self) -> Option<&SequenceNumber> {
@@ -287,9 +295,7 @@ pub fn journal(
             state.create_epoch = epoch;
         } else if desired.is_none() && state.creating && state.create_epoch == epoch {
             // Marked by this run, which has made no call yet: nothing to withdraw.
-            state.creating = false;
-            state.create_sent = None;
-            state.create_epoch = 0;
+            state.forget_create();
         }
         // New data deserves fresh attempts (it may be what the remote rejected).
         state.attempts = 0;

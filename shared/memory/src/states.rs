@@ -237,8 +237,7 @@ impl SyncStateStore for MemoryStates {
     ) -> Result<(), PortError> {
         // Checked as `save` checks, though DynamoDB's journal is unconditional: a refusal
         // here is a journal write that would have overwritten a state its run did not read.
-        let saved = self.save_now(lease, states);
-        self.answer(saved).await
+        self.save(lease, states).await
     }
 
     async fn pending_page(

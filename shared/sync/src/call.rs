@@ -118,9 +118,7 @@ impl SyncEngine<'_> {
         let Some(remote_data) = to_remote(&data, group) else {
             if state.create_epoch == run.lease.epoch {
                 // Marked by this run's journal and not sent: nothing to look for later.
-                state.creating = false;
-                state.create_sent = None;
-                state.create_epoch = 0;
+                state.forget_create();
             }
             return Ok(Err(Failure::Waiting(waiting_message(&data))));
         };
@@ -185,9 +183,7 @@ impl SyncEngine<'_> {
                     // Certainly not done (refused before or as it was sent): nothing to look
                     // for next time.
                     RemoteError::Transient { .. } | RemoteError::Rejected(_) => {
-                        state.creating = false;
-                        state.create_sent = None;
-                        state.create_epoch = 0;
+                        state.forget_create();
                     }
                 }
                 Ok(Err(self.classify(run, e).await))
@@ -338,24 +334,19 @@ fn record_created(state: &mut SyncState, remote_id: u64, data: EntityData) {
     state.remote_id = Some(remote_id);
     state.remote_exists = true;
     state.synced = Some(data);
-    state.creating = false;
-    state.create_sent = None;
-    state.create_epoch = 0;
+    state.forget_create();
 }
 
 /// Gone from the remote.
-fn deleted(state: &mut SyncState) {
+pub(crate) fn deleted(state: &mut SyncState) {
     state.remote_exists = false;
     state.synced = None;
 }
 
 /// A create whose outcome was unknown, of an entity since deleted: no longer on the remote.
 fn withdrawn(state: &mut SyncState) {
-    state.remote_exists = false;
-    state.synced = None;
-    state.creating = false;
-    state.create_sent = None;
-    state.create_epoch = 0;
+    deleted(state);
+    state.forget_create();
 }
 
 fn waiting_message(data: &EntityData) -> String {

@@ -9,9 +9,9 @@ use ps_core::change::{ChangeEvent, EntityData, EntityKey, EntityKind};
 use ps_core::merge::{RemoteCall, SyncState, SyncStatus, phase, plan};
 use ps_core::ports::PortError;
 
-use crate::call::Failure;
+use crate::call::{Failure, deleted};
 use crate::report::{CallCounts, EntityFailure};
-use crate::{DOES_NOT_CASCADE, Run, SyncEngine, SyncError, SyncReport, unix_now_ms};
+use crate::{Run, SyncEngine, SyncError, SyncReport, unix_now_ms};
 
 /// How long an entity waits after its `failures`-th failure that was the remote's: the
 /// configured backoff, doubling, at most an hour.
@@ -209,8 +209,8 @@ impl SyncEngine<'_> {
             Vec::new()
         };
         keys.retain(|key| !carried.contains(key));
-        let deleted = self.sync_keys(run, keys, &mut states, &mut result).await?;
-        if carried.is_empty() || !deleted.contains(&post) {
+        let gone_now = self.sync_keys(run, keys, &mut states, &mut result).await?;
+        if carried.is_empty() || !gone_now.contains(&post) {
             // Not deleted this time: they stay pending, and go with it when it goes. (A run
             // that dies after the post's delete leaves them pending deletes: while they are,
             // an id of theirs the remote hands out again is no one's, see `Claim`.)
@@ -235,8 +235,7 @@ impl SyncEngine<'_> {
             let Some(pending) = state.pending.clone() else {
                 continue;
             };
-            state.remote_exists = false;
-            state.synced = None;
+            deleted(&mut state);
             settle(&mut state, &pending);
             tracing::debug!(entity = %key, "gone with its post");
             result.synced += 1;
@@ -277,12 +276,11 @@ impl SyncEngine<'_> {
             .collect();
         match read {
             Ok(Ok(left)) => {
-                if left.iter().any(|id| ours.contains(id)) && run.cascade() != DOES_NOT_CASCADE {
+                if left.iter().any(|id| ours.contains(id)) && run.refute_cascade() {
                     tracing::warn!(
                         entity = %post,
                         "the remote is said to delete a post's comments with it, but kept some: they are deleted one by one (set REMOTE_DELETES_CASCADE=false to spare the check)"
                     );
-                    run.set_cascade(DOES_NOT_CASCADE);
                 }
                 Some(left)
             }

@@ -21,7 +21,7 @@ mod flush;
 mod intake;
 mod report;
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ps_core::ports::{ChangeSink, ChangeSource, Lease, PortError, RemoteApi, SyncStateStore};
@@ -57,13 +57,9 @@ pub(crate) struct Run {
     pub started: Instant,
     /// Open once the remote is found unavailable: no more calls this run.
     remote_down: AtomicBool,
-    /// [`DOES_NOT_CASCADE`] once a post's delete left comments behind on a remote said to
-    /// delete them with it.
-    cascade: AtomicU8,
+    /// Set once a post's delete left comments behind on a remote said to delete them with it.
+    cascade_refuted: AtomicBool,
 }
-
-pub(crate) const UNCHECKED: u8 = 0;
-pub(crate) const DOES_NOT_CASCADE: u8 = 2;
 
 impl Run {
     pub fn remote_down(&self) -> bool {
@@ -74,12 +70,9 @@ impl Run {
         self.remote_down.store(true, Ordering::Relaxed);
     }
 
-    pub fn cascade(&self) -> u8 {
-        self.cascade.load(Ordering::Relaxed)
-    }
-
-    pub fn set_cascade(&self, found: u8) {
-        self.cascade.store(found, Ordering::Relaxed);
+    /// Records that the remote kept a deleted post's comments; true the first time.
+    pub fn refute_cascade(&self) -> bool {
+        !self.cascade_refuted.swap(true, Ordering::Relaxed)
     }
 }
 
@@ -118,7 +111,7 @@ impl SyncEngine<'_> {
             lease,
             started: Instant::now(),
             remote_down: AtomicBool::new(false),
-            cascade: AtomicU8::new(UNCHECKED),
+            cascade_refuted: AtomicBool::new(false),
         };
         let mut report = SyncReport {
             started_at: unix_now(),
@@ -137,7 +130,7 @@ impl SyncEngine<'_> {
         report.intake_ms = run.started.elapsed().as_millis() as u64;
         let flushed = self.flush(run, journaled, report).await?;
         report.failures.sort_by_key(|f| (f.entity, f.id));
-        report.cascade_refuted = run.cascade() == DOES_NOT_CASCADE;
+        report.cascade_refuted = run.cascade_refuted.load(Ordering::Relaxed);
         report.outcome = if run.remote_down() {
             Outcome::RemoteUnavailable
         } else if drained && flushed {
