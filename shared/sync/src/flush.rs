@@ -55,6 +55,64 @@ pub(crate) struct GroupResult {
     pub failures: Vec<EntityFailure>,
 }
 
+/// Splits a group into its deletes (first wave) and the rest. A comment's delete needs
+/// nothing of its post's or siblings' calls, so it can go first; a post's delete must follow
+/// its comments' calls, so a group whose post is deleted goes whole into the first wave (its
+/// other calls are rare: comments of a post being deleted are mostly deleted too).
+fn split_deletes(mut group: Group) -> (Group, Group) {
+    let unknown = SyncState::default();
+    let deletes = |key: &EntityKey| {
+        let state = group.states.get(key).unwrap_or(&unknown);
+        let desired = state.pending.as_ref().and_then(|p| p.after.as_ref());
+        matches!(
+            plan(key, desired, state),
+            Some(RemoteCall::Delete { .. } | RemoteCall::Withdraw(_))
+        )
+    };
+    let post = EntityKey::post(group.post_id);
+    if group.keys.contains(&post) && deletes(&post) {
+        let rest = Group {
+            post_id: group.post_id,
+            ..Group::default()
+        };
+        return (group, rest);
+    }
+    let (first, rest): (Vec<EntityKey>, Vec<EntityKey>) =
+        group.keys.iter().copied().partition(|key| deletes(key));
+    if first.is_empty() {
+        let none = Group {
+            post_id: group.post_id,
+            ..Group::default()
+        };
+        return (none, group);
+    }
+    // Each wave gets its own entities' states, and the post's (read only by a comment's call).
+    let take = |keys: &[EntityKey], states: &mut HashMap<EntityKey, SyncState>| {
+        let mut own: HashMap<EntityKey, SyncState> = keys
+            .iter()
+            .filter_map(|k| states.remove(k).map(|s| (*k, s)))
+            .collect();
+        if let Some(state) = states.get(&post) {
+            own.entry(post).or_insert_with(|| state.clone());
+        }
+        own
+    };
+    let first_states = take(&first, &mut group.states);
+    let rest_states = take(&rest, &mut group.states);
+    (
+        Group {
+            post_id: group.post_id,
+            keys: first,
+            states: first_states,
+        },
+        Group {
+            post_id: group.post_id,
+            keys: rest,
+            states: rest_states,
+        },
+    )
+}
+
 impl SyncEngine<'_> {
     /// Tries every pending change once; true when none was left (for lack of time, or
     /// because the remote was unavailable).
@@ -149,12 +207,23 @@ impl SyncEngine<'_> {
             taken += group.keys.len();
         }
         report.entities_pending += taken as u64;
-        let results: Vec<Result<GroupResult, PortError>> =
-            futures::stream::iter(groups.into_values())
-                .map(|group| self.sync_group(run, group))
-                .buffer_unordered(self.config.concurrency.max(1))
-                .collect()
-                .await;
+        // Two waves: the page's deletes first, then its creates and updates. A remote that
+        // hands out a deleted record's id again (json-server does, for the highest id) would
+        // otherwise answer a create with an id whose delete is in flight in another group, not
+        // yet recorded: the claim must then defer the create (see `Claim`), which costs it a
+        // backoff. After the first wave every such delete is recorded.
+        let (deletes, rest): (Vec<Group>, Vec<Group>) =
+            groups.into_values().map(split_deletes).unzip();
+        let mut results = Vec::new();
+        for wave in [deletes, rest] {
+            results.extend(
+                futures::stream::iter(wave.into_iter().filter(|g| !g.keys.is_empty()))
+                    .map(|group| self.sync_group(run, group))
+                    .buffer_unordered(self.config.concurrency.max(1))
+                    .collect::<Vec<Result<GroupResult, PortError>>>()
+                    .await,
+            );
+        }
         let mut complete = true;
         for result in results {
             let result = result?;
