@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use placeholder_sync_tests::sync::{JsonServer, Pipeline};
 use ps_core::change::EntityKey;
+use ps_core::ports::{Claim, ImportedUpTo, SyncStateStore};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -30,6 +31,33 @@ async fn imports_everything_recorded_as_synced_with_counters_after_the_highest_i
     assert_eq!((state.remote_id, state.remote_exists), (Some(42), true));
     assert_eq!(p.api.create_post("next").await, 101);
     assert_eq!(p.api.create_comment(1, "next").await, 501);
+}
+
+/// The import records the highest ids it loaded, and a run's lease brings them: a claim of
+/// an id above them reads nothing more, so it must still find an imported holder at or
+/// below them. The marks survive the lease's release and a second import.
+#[tokio::test]
+async fn the_import_marks_come_with_the_lease_and_claims_still_see_imported_holders() {
+    let remote = JsonServer::start().await;
+    let p = Pipeline::new(&remote.url).await;
+    let store = &p.api.store;
+    let before = store.try_lease("t", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(before.map(|l| l.imported), Some(ImportedUpTo::default()));
+    store.release_lease("t").await.unwrap();
+    p.import().await.unwrap();
+    p.import().await.unwrap();
+    let lease = store.try_lease("t", Duration::from_secs(60)).await.unwrap();
+    let lease = lease.expect("free after its release");
+    let marks = ImportedUpTo {
+        post: Some(100),
+        comment: Some(500),
+    };
+    assert_eq!(lease.imported, marks);
+    assert_eq!(lease.epoch, before.unwrap().epoch + 1);
+    // Post 100, imported, holds remote id 100 without a claim item.
+    let claim = |id, by| store.claim_remote(lease, id, EntityKey::post(by));
+    assert_eq!(claim(100, 101).await.unwrap(), Claim::Held);
+    assert_eq!(claim(101, 102).await.unwrap(), Claim::Taken);
 }
 
 #[tokio::test]

@@ -195,7 +195,18 @@ pub async fn import(
         .chain(new_comments.iter().map(|c| EntityData::Comment(c.clone())))
         .map(|d| (d.key(), SyncState::imported(d)))
         .collect();
-    // Sync state first: by the time an item is in the table, the sync knows it is on the remote.
+    // The marks first (see `ImportedUpTo`): a remote id above them is never an imported
+    // entity's. The highest fetched, so written on a second import too (a table imported
+    // before the marks were kept gets them then).
+    let highest = |ids: &mut dyn Iterator<Item = u64>| ids.max().unwrap_or(0);
+    store
+        .record_import(
+            highest(&mut posts.iter().map(|p| p.id)),
+            highest(&mut comments.iter().map(|c| c.id)),
+        )
+        .await
+        .map_err(|e| ImportError::Store(e.to_string()))?;
+    // Sync state next: by the time an item is in the table, the sync knows it is on the remote.
     store
         .save_states(&states)
         .await

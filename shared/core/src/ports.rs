@@ -134,10 +134,34 @@ pub trait ChangeSource: Send + Sync {
 }
 
 /// The single sync lease, as taken: `epoch` grows with every take, so a run's writes can be
-/// fenced against a run that took the lease after it (a fencing token).
+/// fenced against a run that took the lease after it (a fencing token). It also carries what
+/// the import recorded when the lease was taken (`imported`), which claims rely on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
     pub epoch: u64,
+    pub imported: ImportedUpTo,
+}
+
+/// The highest id of each kind the import has recorded (`None`: not known, as in a table
+/// imported before it was kept). An imported entity holds its own id as its remote id,
+/// without a claim; every other holder holds through a claim. So a remote id above the mark
+/// can be held only through a claim, and claiming it need not read the state of the entity
+/// with that id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportedUpTo {
+    pub post: Option<u64>,
+    pub comment: Option<u64>,
+}
+
+impl ImportedUpTo {
+    /// Whether an imported entity may hold `remote_id` (of `kind`) without a claim.
+    pub fn may_hold(&self, kind: EntityKind, remote_id: u64) -> bool {
+        let mark = match kind {
+            EntityKind::Post => self.post,
+            EntityKind::Comment => self.comment,
+        };
+        mark.is_none_or(|highest| remote_id <= highest)
+    }
 }
 
 /// What claiming a remote id found.
@@ -210,7 +234,13 @@ pub trait SyncStateStore: Send + Sync {
     /// and how a remote that hands ids out again (json-server) is never misread: a create
     /// given an id whose previous holder's delete is unrecorded does not take it, and a delete
     /// finding its id held by another knows its own copy is gone.
-    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<Claim, PortError>;
+    /// Made under `lease`, whose import mark says which ids an imported entity may hold.
+    async fn claim_remote(
+        &self,
+        lease: Lease,
+        remote_id: u64,
+        key: EntityKey,
+    ) -> Result<Claim, PortError>;
     /// Forgets `key`'s claim on `remote_id` (deleted on the remote; the id may be reused).
     async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError>;
 }

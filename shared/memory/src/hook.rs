@@ -60,8 +60,13 @@ where
     async fn release_lease(&self, owner: &str) -> Result<(), PortError> {
         self.inner.release_lease(owner).await
     }
-    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<Claim, PortError> {
-        self.inner.claim_remote(remote_id, key).await
+    async fn claim_remote(
+        &self,
+        lease: Lease,
+        remote_id: u64,
+        key: EntityKey,
+    ) -> Result<Claim, PortError> {
+        self.inner.claim_remote(lease, remote_id, key).await
     }
     async fn release_remote(&self, remote_id: u64, key: EntityKey) -> Result<(), PortError> {
         self.inner.release_remote(remote_id, key).await

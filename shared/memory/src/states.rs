@@ -6,9 +6,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ps_core::change::EntityKey;
+use ps_core::change::{EntityData, EntityKey, EntityKind};
 use ps_core::merge::SyncState;
-use ps_core::ports::{Claim, Lease, PortError, SyncStateStore};
+use ps_core::ports::{Claim, ImportedUpTo, Lease, PortError, SyncStateStore};
 use tokio::time::Instant;
 
 #[derive(Clone)]
@@ -32,6 +32,7 @@ struct Inner {
     index_lags: bool,
     lease: Option<Held>,
     epoch: u64,
+    imported: ImportedUpTo,
     claims: HashMap<EntityKey, EntityKey>,
     /// Saves left before every save fails (a process that dies at that point).
     saves_until_crash: Option<usize>,
@@ -111,6 +112,30 @@ impl MemoryStates {
     }
 
     /// Writes a state as the import does: unconditionally, without a revision.
+    /// Records `data` as the import does: on the remote under its own id, synced, with the
+    /// import's mark raised to its id first (a state put with [`Self::put`] as imported
+    /// leaves the mark unknown, so every claim reads as before the marks).
+    pub fn import(&self, data: EntityData) {
+        let key = data.key();
+        {
+            let mut inner = self.lock();
+            let mark = match key.kind {
+                EntityKind::Post => &mut inner.imported.post,
+                EntityKind::Comment => &mut inner.imported.comment,
+            };
+            *mark = Some(mark.unwrap_or(0).max(key.id));
+        }
+        self.put(key, SyncState::imported(data));
+    }
+
+    /// The import's marks of a table that was imported with nothing (a deployment whose
+    /// import found the remote empty).
+    pub fn import_nothing(&self) {
+        let mut inner = self.lock();
+        inner.imported.post.get_or_insert(0);
+        inner.imported.comment.get_or_insert(0);
+    }
+
     pub fn put(&self, key: EntityKey, state: SyncState) {
         let mut inner = self.lock();
         inner.states.insert(
@@ -272,7 +297,10 @@ impl SyncStateStore for MemoryStates {
             owner: owner.to_owned(),
             expires: now + ttl,
         });
-        Ok(Some(Lease { epoch: inner.epoch }))
+        Ok(Some(Lease {
+            epoch: inner.epoch,
+            imported: inner.imported,
+        }))
     }
 
     async fn release_lease(&self, owner: &str) -> Result<(), PortError> {
@@ -283,7 +311,12 @@ impl SyncStateStore for MemoryStates {
         Ok(())
     }
 
-    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<Claim, PortError> {
+    async fn claim_remote(
+        &self,
+        lease: Lease,
+        remote_id: u64,
+        key: EntityKey,
+    ) -> Result<Claim, PortError> {
         let mut inner = self.lock();
         let id = EntityKey {
             kind: key.kind,
@@ -300,9 +333,12 @@ impl SyncStateStore for MemoryStates {
                 (s.remote_id == Some(remote_id) && s.remote_exists) || (claimed && s.creating);
             held.then(|| Claim::held_by(s))
         };
-        // An imported entity holds the remote id equal to its own id, without a claim.
-        if let Some(found) = holds(&inner, &id, false) {
-            return Ok(found);
+        // An imported entity holds the remote id equal to its own id, without a claim:
+        // looked at only for an id the import may have recorded, as the DynamoDB store does.
+        if lease.imported.may_hold(key.kind, remote_id) {
+            if let Some(found) = holds(&inner, &id, false) {
+                return Ok(found);
+            }
         }
         if let Some(holder) = inner.claims.get(&id).copied() {
             if let Some(found) = holds(&inner, &holder, true) {

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 use futures::StreamExt;
 use ps_core::change::{EntityKey, EntityKind};
 use ps_core::merge::{SyncState, SyncStatus};
-use ps_core::ports::{Claim, Lease, PortError, SyncStateStore};
+use ps_core::ports::{Claim, ImportedUpTo, Lease, PortError, SyncStateStore};
 use serde::{Deserialize, Serialize};
 
 use crate::DynamoError;
@@ -133,7 +133,43 @@ pub struct StateSummary {
     pub problems: Vec<FailedEntity>,
 }
 
+/// The import's marks (see [`ImportedUpTo`]) sit on the lease item, so that a run reads
+/// them with the lease it takes, for nothing.
+const IMPORTED_POST: &str = "importedPostsUpTo";
+const IMPORTED_COMMENT: &str = "importedCommentsUpTo";
+
 impl DynamoStore {
+    /// Raises the import's marks to at least these ids (each mark only grows). The import
+    /// writes them before the states it records, so no imported state is above its mark.
+    pub async fn record_import(
+        &self,
+        posts_up_to: u64,
+        comments_up_to: u64,
+    ) -> Result<(), DynamoError> {
+        for (attribute, up_to) in [
+            (IMPORTED_POST, posts_up_to),
+            (IMPORTED_COMMENT, comments_up_to),
+        ] {
+            let result = self
+                .client()
+                .update_item()
+                .table_name(&self.tables().meta)
+                .set_key(Some(pk(LEASE_KEY.into())))
+                .update_expression("SET #mark = :up_to")
+                .condition_expression("attribute_not_exists(#mark) OR #mark < :up_to")
+                .expression_attribute_names("#mark", attribute)
+                .expression_attribute_values(":up_to", n(up_to))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(DynamoError::sdk(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Records many states at once (the import marks what it loaded as synced).
     pub async fn save_states(&self, states: &[(EntityKey, SyncState)]) -> Result<(), DynamoError> {
         let mut requests = Vec::with_capacity(states.len());
@@ -554,22 +590,35 @@ impl SyncStateStore for DynamoStore {
             .table_name(&self.tables().meta)
             .set_key(Some(pk(LEASE_KEY.into())))
             .update_expression("SET #owner = :owner, expiresAt = :expires ADD epoch :one")
-            .condition_expression("attribute_not_exists(pk) OR expiresAt < :now OR #owner = :owner")
+            // The item may exist without an expiry: the import's marks created it.
+            .condition_expression(
+                "attribute_not_exists(expiresAt) OR expiresAt < :now OR #owner = :owner",
+            )
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":expires", n(now + ttl.as_secs().max(1)))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match result {
             Ok(out) => {
-                let epoch = out
-                    .attributes
-                    .and_then(|a| a.get("epoch").and_then(|e| e.as_n().ok()?.parse().ok()))
+                let attributes = out.attributes.unwrap_or_default();
+                let number = |name: &str| -> Option<u64> {
+                    attributes
+                        .get(name)
+                        .and_then(|v| v.as_n().ok()?.parse().ok())
+                };
+                let epoch = number("epoch")
                     .ok_or_else(|| PortError("the lease came back without its epoch".into()))?;
-                Ok(Some(Lease { epoch }))
+                Ok(Some(Lease {
+                    epoch,
+                    imported: ImportedUpTo {
+                        post: number(IMPORTED_POST),
+                        comment: number(IMPORTED_COMMENT),
+                    },
+                }))
             }
             Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(port(DynamoError::sdk(e))),
@@ -597,14 +646,22 @@ impl SyncStateStore for DynamoStore {
         }
     }
 
-    async fn claim_remote(&self, remote_id: u64, key: EntityKey) -> Result<Claim, PortError> {
-        // An imported entity holds the remote id equal to its own id, without a claim item.
-        let same_id = EntityKey {
-            kind: key.kind,
-            id: remote_id,
-        };
-        if let Some(found) = self.held_by_other(same_id, remote_id, key, false).await? {
-            return Ok(found);
+    async fn claim_remote(
+        &self,
+        lease: Lease,
+        remote_id: u64,
+        key: EntityKey,
+    ) -> Result<Claim, PortError> {
+        // An imported entity holds the remote id equal to its own id, without a claim item:
+        // read only for an id the import may have recorded.
+        if lease.imported.may_hold(key.kind, remote_id) {
+            let same_id = EntityKey {
+                kind: key.kind,
+                id: remote_id,
+            };
+            if let Some(found) = self.held_by_other(same_id, remote_id, key, false).await? {
+                return Ok(found);
+            }
         }
         if self
             .put_claim(

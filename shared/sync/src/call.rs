@@ -86,7 +86,12 @@ impl SyncEngine<'_> {
                 // A remote that hands ids out again (json-server does) may have given this
                 // one to an entity created since, after an earlier delete of ours whose answer
                 // was lost: if another entity holds it, ours is gone already.
-                if !self.states.claim_remote(remote_id, *key).await?.taken() {
+                if !self
+                    .states
+                    .claim_remote(run.lease, remote_id, *key)
+                    .await?
+                    .taken()
+                {
                     deleted(state);
                     return Ok(Ok(()));
                 }
@@ -165,7 +170,12 @@ impl SyncEngine<'_> {
             .await
         {
             Ok(remote_id) => {
-                if !self.states.claim_remote(remote_id, *key).await?.taken() {
+                if !self
+                    .states
+                    .claim_remote(run.lease, remote_id, *key)
+                    .await?
+                    .taken()
+                {
                     // The remote handed out an id whose previous holder's delete is not
                     // recorded yet: that delete may still take it. Resolved like a lost
                     // answer: looked up (and, if gone, created again) by the next attempt.
@@ -208,7 +218,7 @@ impl SyncEngine<'_> {
         };
         let mut undecided = None;
         for remote_id in candidates {
-            match self.states.claim_remote(remote_id, *key).await? {
+            match self.states.claim_remote(run.lease, remote_id, *key).await? {
                 Claim::Taken => return Ok(Ok(Some(remote_id))),
                 Claim::Held => {}
                 // Perhaps ours, under an id the remote handed out again after that

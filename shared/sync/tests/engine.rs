@@ -349,7 +349,7 @@ fn comment(id: u64, post_id: u64) -> EntityData {
 async fn post_with_comments_deleted(w: &World) {
     for data in [post(1, "a"), comment(1, 1), comment(2, 1)] {
         w.remote.seed(data.clone());
-        w.states.put(data.key(), SyncState::imported(data));
+        w.states.import(data);
     }
     let removed = |key: EntityKey| {
         let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
@@ -425,8 +425,7 @@ async fn a_create_is_not_sent_while_a_delete_of_the_same_run_is_unrecorded() {
     let w = World::new();
     for id in 1..=3 {
         w.remote.seed(post(id, "old"));
-        w.states
-            .put(EntityKey::post(id), SyncState::imported(post(id, "old")));
+        w.states.import(post(id, "old"));
     }
     w.enqueue(&[
         change(3, ChangeKind::Remove, ""),
