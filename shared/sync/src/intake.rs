@@ -101,13 +101,21 @@ impl SyncEngine<'_> {
         if !states.is_empty() {
             // The journal's writes are unconditional (a conditional one costs a request per
             // state); what fences them is the lease, so only a run with at least half of it
-            // left makes them. The intake stops at half the budget, far inside that.
-            if run.started.elapsed() >= self.config.lease / 2 {
-                return Err(SyncError::Port(ps_core::ports::PortError(
-                    "the intake ran past half the lease: stopped before journaling, the batch stays queued".into(),
-                )));
+            // left makes them, and it gives up on them (the run stops) when that half is
+            // over: a write that stalls is abandoned before another run can hold the lease.
+            // The intake stops at half the budget, far inside that.
+            let left = (self.config.lease / 2).saturating_sub(run.started.elapsed());
+            let past_half = |what: &str| {
+                SyncError::Port(ps_core::ports::PortError(format!(
+                    "the intake {what} half the lease: stopped, the batch stays queued"
+                )))
+            };
+            if left.is_zero() {
+                return Err(past_half("ran past"));
             }
-            self.states.journal(run.lease, &mut states).await?;
+            tokio::time::timeout(left, self.states.journal(run.lease, &mut states))
+                .await
+                .map_err(|_| past_half("journal did not end within"))??;
         }
         for (key, state) in states {
             journaled.insert(key);

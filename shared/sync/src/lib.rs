@@ -36,6 +36,9 @@ pub use report::{
 pub enum SyncError {
     #[error("another sync is running (it holds the lease)")]
     LeaseHeld,
+    /// The settings would let a run outlive its lease: refused before taking it.
+    #[error("sync settings refused: {0}")]
+    Config(String),
     /// Bookkeeping failed, or a state changed under the run (it lost its lease): the run
     /// stopped. Nothing unrecorded left the queue, and what was journaled stays pending.
     #[error("sync aborted: {0}")]
@@ -95,6 +98,9 @@ pub(crate) fn unix_now_ms() -> u64 {
 
 impl SyncEngine<'_> {
     pub async fn run(&self) -> Result<SyncReport, SyncError> {
+        // Checked here too, not only where the environment is read: whatever built the
+        // settings, the fences (lease epoch for outcomes, time for the journal) rest on it.
+        self.config.check().map_err(SyncError::Config)?;
         let owner = format!(
             "sync-{}-{}",
             std::process::id(),

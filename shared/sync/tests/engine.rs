@@ -135,9 +135,12 @@ async fn a_lagging_index_never_replays_a_synced_create() {
     assert_eq!(w.remote_titles(), ["a"]);
 }
 
-/// Run A stalls after reading a state, its lease is taken over, and run B takes in and
-/// syncs a newer change of the same entity. A's write of its older view must be refused
-/// (and A stop), or the newer change, its message already deleted, would be lost.
+/// Run A stalls after its call, before recording the outcome; its lease is taken over, and
+/// run B takes in and syncs a newer change of the same entity. A's outcome write of its
+/// older view must be refused (and A stop), or the newer change, its message already
+/// deleted, would be lost. Outcome writes are conditional (revision and epoch), so this holds
+/// however long A stalls. (The journal's writes are fenced by time instead: see
+/// `a_journal_write_that_stalls_is_given_up_at_half_the_lease`.)
 #[tokio::test]
 async fn a_run_that_lost_its_lease_cannot_overwrite_a_newer_change() {
     let w = World {
@@ -148,12 +151,15 @@ async fn a_run_that_lost_its_lease_cannot_overwrite_a_newer_change() {
     w.enqueue(&[change(1, ChangeKind::Insert, "v1")]).await;
     w.run().await;
     w.enqueue(&[change(1, ChangeKind::Modify, "v2")]).await;
-    // A's writes wait for a permit: a run stalled there (a slow network, a paused process)
-    // while its lease runs out.
+    // A's second write (the first is its journal) waits for a permit: a run stalled there
+    // (a slow network, a paused process) while its lease runs out.
     let (gate, reached) = (&Semaphore::new(0), &Semaphore::new(0));
+    let writes = &AtomicU64::new(0);
     let stalled = SaveHook::new(&w.states, move || async move {
-        reached.add_permits(1);
-        gate.acquire().await.expect("open").forget();
+        if writes.fetch_add(1, Ordering::Relaxed) == 1 {
+            reached.add_permits(1);
+            gate.acquire().await.expect("open").forget();
+        }
         Ok(())
     });
     let a = w.engine(&stalled, &w.remote, config());
@@ -167,6 +173,7 @@ async fn a_run_that_lost_its_lease_cannot_overwrite_a_newer_change() {
     };
     let (a, b) = tokio::join!(a.run(), b);
     assert!(matches!(a, Err(SyncError::Port(_))), "A must stop: {a:?}");
+    assert_eq!(w.remote.calls().replace, 2, "A's PUT of v2, then B's of v3");
     assert_eq!(b.calls.put, 1);
     // Whatever A left in the queue is older than what was synced.
     let after = w.run().await;
@@ -413,6 +420,45 @@ async fn without_the_capability_each_comment_is_deleted() {
     assert_eq!(report.cascade_checks, 0);
     assert!(w.remote.rows(EntityKind::Comment).is_empty());
     assert!(w.remote.rows(EntityKind::Post).is_empty());
+}
+
+/// Settings under which a run could outlive its lease are refused before the lease is
+/// taken, whoever built them.
+#[tokio::test]
+async fn a_run_refuses_settings_it_could_outlive_its_lease_under() {
+    let w = World::new();
+    w.enqueue(&[change(1, ChangeKind::Insert, "a")]).await;
+    let config = SyncConfig {
+        lease: config().budget,
+        ..config()
+    };
+    let refused = w.engine(&w.states, &w.remote, config).run().await;
+    assert!(matches!(refused, Err(SyncError::Config(_))), "{refused:?}");
+    assert_eq!(w.queue.len(), 1);
+    assert!(w.remote_titles().is_empty());
+}
+
+/// A journal write that stalls (a slow network, a paused process) is given up when half the
+/// lease is over: the run stops before the write can land while another run may hold the
+/// lease, and the batch stays queued.
+#[tokio::test(start_paused = true)]
+async fn a_journal_write_that_stalls_is_given_up_at_half_the_lease() {
+    let w = World::new();
+    w.enqueue(&[change(1, ChangeKind::Insert, "a")]).await;
+    let stalled = SaveHook::new(&w.states, || async {
+        tokio::time::sleep(config().lease).await;
+        Ok(())
+    });
+    let refused = w.engine(&stalled, &w.remote, config()).run().await;
+    assert!(
+        matches!(&refused, Err(SyncError::Port(e)) if e.0.contains("half the lease")),
+        "{refused:?}"
+    );
+    assert_eq!(w.state(1), SyncState::default(), "nothing journaled");
+    assert_eq!(w.queue.len(), 1, "the change stays queued");
+    tokio::time::advance(Duration::from_secs(300)).await;
+    w.run().await;
+    assert_eq!(w.remote_titles(), ["a"]);
 }
 
 /// The remote hands out the highest id again once its record is deleted (json-server and
