@@ -18,6 +18,11 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 struct Tally {
     requests: BTreeMap<String, u64>,
     in_flight: Duration,
+    /// Attempts sent and not yet answered, since when at least one has been, and the time
+    /// during which at least one was (the union of their times in flight).
+    outstanding: u32,
+    busy_since: Option<Instant>,
+    busy: Duration,
     /// DynamoDB items read (a query's scanned count, a get's item, a batch get's items).
     items_read: u64,
 }
@@ -68,6 +73,16 @@ impl RequestCounter {
         self.0.lock().expect("tally").in_flight
     }
 
+    /// Wall time during which at least one request was waiting on the service: against an
+    /// emulator that answers one request at a time, the time it was never idle.
+    pub fn time_busy(&self) -> Duration {
+        let tally = self.0.lock().expect("tally");
+        tally.busy
+            + tally
+                .busy_since
+                .map_or(Duration::ZERO, |since| since.elapsed())
+    }
+
     /// DynamoDB items read since the last reset.
     pub fn items_read(&self) -> u64 {
         self.0.lock().expect("tally").items_read
@@ -109,6 +124,30 @@ impl Intercept for RequestCounter {
             .entry(name)
             .or_default() += 1;
         cfg.interceptor_state().store_put(Sent(Instant::now()));
+        let mut tally = self.0.lock().expect("tally");
+        if tally.outstanding == 0 {
+            tally.busy_since = Some(Instant::now());
+        }
+        tally.outstanding += 1;
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg.load::<Sent>().is_none() {
+            return Ok(()); // never transmitted
+        }
+        let mut tally = self.0.lock().expect("tally");
+        tally.outstanding = tally.outstanding.saturating_sub(1);
+        if tally.outstanding == 0 {
+            if let Some(since) = tally.busy_since.take() {
+                tally.busy += since.elapsed();
+            }
+        }
         Ok(())
     }
 

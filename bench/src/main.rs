@@ -636,11 +636,15 @@ const REQUIRED: &[(&str, &str)] = &[
     ),
     (
         "rate_limit_utilisation_min",
-        "entities synced per second ÷ the rate limit, lowest of 20/50/100",
+        "entities synced per second ÷ the rate limit, lowest of 20/50/100 against moto",
+    ),
+    (
+        "rate_limit_utilisation_100_engine",
+        "the same at 100/s with a state store that answers in parallel, as DynamoDB does",
     ),
     (
         "rate_limit_violations",
-        "limits whose busiest 1-second window held more calls than the limit",
+        "runs whose busiest 1-second window held more calls than the limit",
     ),
     (
         "aws_requests_ratio",
@@ -882,6 +886,9 @@ async fn main() {
 
     for f in &figures {
         println!("{:<40} {:>16.3} {}", f.key, f.value, f.unit);
+        if only.is_some() {
+            println!("    {}", f.what);
+        }
     }
     if only.is_none() {
         write_reports(&root, &figures);
