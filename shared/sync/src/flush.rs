@@ -1,6 +1,8 @@
-//! Flush: every pending change to the remote, page by page. The pending index only says
-//! where to look; each page's states are read strongly consistently and only what they say
-//! is acted on, so a lagging index can neither replay a synced change nor hide a newer one.
+//! Flush: every pending change to the remote, page by page: first what this run's intake
+//! journaled, with the states the intake wrote (current: only the lease holder writes them),
+//! then the rest of the backlog. The pending index only says where to look; those pages'
+//! states are read strongly consistently and only what they say is acted on, so a lagging
+//! index can neither replay a synced change nor hide a newer one.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -10,6 +12,7 @@ use ps_core::merge::{RemoteCall, SyncState, SyncStatus, phase, plan};
 use ps_core::ports::PortError;
 
 use crate::call::{Failure, deleted};
+use crate::intake::Journaled;
 use crate::report::{CallCounts, EntityFailure};
 use crate::{Run, SyncEngine, SyncError, SyncReport, unix_now_ms};
 
@@ -119,15 +122,24 @@ impl SyncEngine<'_> {
     pub(crate) async fn flush(
         &self,
         run: &Run,
-        journaled: Vec<EntityKey>,
+        journaled: Journaled,
         report: &mut SyncReport,
     ) -> Result<bool, SyncError> {
         let mut attempted: HashSet<EntityKey> = HashSet::new();
-        for page in journaled.chunks(self.config.page_size.max(1)) {
-            if !self.flush_page(run, page, &mut attempted, report).await? {
+        // States this flush wrote: what the intake knew of them is stale from then on.
+        let mut written: HashSet<EntityKey> = HashSet::new();
+        for page in journaled.keys.chunks(self.config.page_size.max(1)) {
+            let states = self.page_states(page, &journaled.known, &written).await?;
+            let (complete, wrote) = self
+                .flush_page(run, page, states, &mut attempted, report)
+                .await?;
+            written.extend(wrote);
+            if !complete {
                 return Ok(false);
             }
         }
+        drop(journaled);
+        let none = HashMap::new();
         let mut after = None;
         loop {
             if self.stopped(run) {
@@ -145,29 +157,41 @@ impl SyncEngine<'_> {
                 .into_iter()
                 .filter(|k| !attempted.contains(k))
                 .collect();
-            if !self.flush_page(run, &fresh, &mut attempted, report).await? {
+            let states = self.page_states(&fresh, &none, &written).await?;
+            if !self
+                .flush_page(run, &fresh, states, &mut attempted, report)
+                .await?
+                .0
+            {
                 return Ok(false);
             }
         }
     }
 
-    /// Syncs the pending changes of `keys` (and of the posts their comments need first).
-    async fn flush_page(
+    /// The states a page needs: its entities', and the posts of its comments' changes (a
+    /// comment needs its post's remote id, and its post's pending change first). Taken from
+    /// `known` (what the intake wrote or read under this lease, so current) unless this
+    /// flush has written them since; the rest read strongly consistently.
+    async fn page_states(
         &self,
-        run: &Run,
         keys: &[EntityKey],
-        attempted: &mut HashSet<EntityKey>,
-        report: &mut SyncReport,
-    ) -> Result<bool, SyncError> {
-        if keys.is_empty() {
-            return Ok(true);
+        known: &HashMap<EntityKey, SyncState>,
+        written: &HashSet<EntityKey>,
+    ) -> Result<HashMap<EntityKey, SyncState>, PortError> {
+        let current = |key: &EntityKey| known.get(key).filter(|_| !written.contains(key));
+        let mut states = HashMap::with_capacity(keys.len());
+        let mut read = Vec::new();
+        for key in keys {
+            match current(key) {
+                Some(state) => {
+                    states.insert(*key, state.clone());
+                }
+                None => read.push(*key),
+            }
         }
-        if self.stopped(run) {
-            report.entities_deferred += keys.len() as u64;
-            return Ok(false);
+        if !read.is_empty() {
+            states.extend(self.states.load(&read).await?);
         }
-        let mut states = self.states.load(keys).await?;
-        // A comment needs its post's remote id, and its post's pending change first.
         let mut posts: Vec<EntityKey> = states
             .iter()
             .filter(|(k, _)| k.kind == EntityKind::Comment)
@@ -176,8 +200,39 @@ impl SyncEngine<'_> {
             .collect();
         posts.sort_unstable();
         posts.dedup();
-        if !posts.is_empty() {
-            states.extend(self.states.load(&posts).await?);
+        let mut read = Vec::new();
+        for post in posts {
+            match current(&post) {
+                Some(state) => {
+                    states.insert(post, state.clone());
+                }
+                None => read.push(post),
+            }
+        }
+        if !read.is_empty() {
+            states.extend(self.states.load(&read).await?);
+        }
+        Ok(states)
+    }
+
+    /// Syncs the pending changes of `keys` (and of the posts their comments need first),
+    /// from `states` as [`Self::page_states`] gave them. Returns whether it got through them
+    /// all, and the entities whose states it may have written.
+    async fn flush_page(
+        &self,
+        run: &Run,
+        keys: &[EntityKey],
+        mut states: HashMap<EntityKey, SyncState>,
+        attempted: &mut HashSet<EntityKey>,
+        report: &mut SyncReport,
+    ) -> Result<(bool, HashSet<EntityKey>), SyncError> {
+        let mut written = HashSet::new();
+        if keys.is_empty() {
+            return Ok((true, written));
+        }
+        if self.stopped(run) {
+            report.entities_deferred += keys.len() as u64;
+            return Ok((false, written));
         }
         let mut groups: BTreeMap<u64, Group> = BTreeMap::new();
         for key in keys {
@@ -204,6 +259,7 @@ impl SyncEngine<'_> {
                 }
             }
             attempted.extend(group.keys.iter().copied());
+            written.extend(group.states.keys().copied());
             taken += group.keys.len();
         }
         report.entities_pending += taken as u64;
@@ -241,7 +297,7 @@ impl SyncEngine<'_> {
             }
             complete &= result.deferred == 0;
         }
-        Ok(complete && !self.stopped(run))
+        Ok((complete && !self.stopped(run), written))
     }
 
     async fn sync_group(&self, run: &Run, group: Group) -> Result<GroupResult, PortError> {

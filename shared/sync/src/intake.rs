@@ -15,14 +15,24 @@ const RECEIVE_MAX: usize = 10;
 /// this many the cache starts over, so a huge backlog cannot exhaust a run's memory.
 const KNOWN_MAX: usize = 10_000;
 
+/// What the intake journaled, for the flush.
+pub(crate) struct Journaled {
+    /// In key order: a post before its comments.
+    pub keys: Vec<EntityKey>,
+    /// States as the intake last wrote or read them (at most [`KNOWN_MAX`] and a batch).
+    pub known: HashMap<EntityKey, SyncState>,
+}
+
 impl SyncEngine<'_> {
     /// Moves the queue into the sync states. Returns whether the queue was drained, and the
-    /// entities journaled (the flush takes them up first: the index may not show them yet).
+    /// entities journaled (the flush takes them up first: the index may not show them yet)
+    /// with the states the intake knows as they now stand: it wrote or read them under the
+    /// lease, while no other run can write, so the flush need not read them again.
     pub(crate) async fn intake(
         &self,
         run: &Run,
         report: &mut SyncReport,
-    ) -> Result<(bool, Vec<EntityKey>), SyncError> {
+    ) -> Result<(bool, Journaled), SyncError> {
         let mut known: HashMap<EntityKey, SyncState> = HashMap::new();
         let mut journaled: HashSet<EntityKey> = HashSet::new();
         // Receives widen while they come back full and narrow when they do not, so a
@@ -59,9 +69,9 @@ impl SyncEngine<'_> {
             self.source.delete(&receipts).await?;
             report.messages_deleted += receipts.len() as u64;
         };
-        let mut journaled: Vec<EntityKey> = journaled.into_iter().collect();
-        journaled.sort_unstable();
-        Ok((drained, journaled))
+        let mut keys: Vec<EntityKey> = journaled.into_iter().collect();
+        keys.sort_unstable();
+        Ok((drained, Journaled { keys, known }))
     }
 
     /// Merges a batch into the pending changes and journals them, each write conditional on

@@ -240,6 +240,36 @@ async fn a_backlog_is_worked_through_in_pages() {
     assert!(largest <= 100, "one read of {largest} states");
 }
 
+/// The flush takes its states from the intake, which journaled them, except those an
+/// earlier page wrote since. Post 1 is created in the first page (of one entity), and its
+/// comment in the second, which needs the post's remote id: the intake's copy has none.
+#[tokio::test]
+async fn a_page_sees_what_the_page_before_it_wrote() {
+    let w = World::new();
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    w.enqueue(&[
+        change(1, ChangeKind::Insert, "a"),
+        ChangeEvent {
+            key: EntityKey::comment(1),
+            change: ChangeKind::Insert,
+            post_id: 1,
+            after: Some(comment(1, 1)),
+            version: seq,
+            sequence: format!("{seq:021}").parse().unwrap(),
+            event_id: format!("e{seq}"),
+        },
+    ])
+    .await;
+    let config = SyncConfig {
+        page_size: 1,
+        ..config()
+    };
+    let report = w.engine(&w.states, &w.remote, config).run().await.unwrap();
+    assert_eq!(report.entities_synced, 2, "{report:?}");
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_eq!(w.remote.rows(EntityKind::Comment).len(), 1);
+}
+
 /// Whatever fails, the report fits a log event and a DynamoDB item.
 #[tokio::test]
 async fn the_report_stays_bounded_whatever_fails() {
