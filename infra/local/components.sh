@@ -32,7 +32,11 @@ kill_component() {
 }
 
 start_emulator() { start emulator python "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$EMULATOR_PORT"; }
-start_remote() { start remote json-server --host 127.0.0.1 --port "$REMOTE_PORT" "$STATE_DIR/remote-db.json"; }
+# json-server through infra/local/remote.js: it writes its db file before answering (see there).
+start_remote() {
+  start remote env NODE_PATH="$root/.tools/node/node_modules" node "$root/infra/local/remote.js" \
+    --host 127.0.0.1 --port "$REMOTE_PORT" "$STATE_DIR/remote-db.json"
+}
 start_functions() {
   (cd "$root" && start functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --env-file "$STATE_DIR/functions.env")
 }
