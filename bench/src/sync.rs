@@ -188,8 +188,9 @@ impl Workload {
                 let r = api.write(method, &path, body).await;
                 assert!(
                     r.status < 300,
-                    "{op}: {method} {path} answered {}",
-                    r.status
+                    "{op}: {method} {path} answered {}: {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
                 );
                 r
             };
