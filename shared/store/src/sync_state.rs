@@ -146,28 +146,10 @@ impl DynamoStore {
         posts_up_to: u64,
         comments_up_to: u64,
     ) -> Result<(), DynamoError> {
-        for (attribute, up_to) in [
-            (IMPORTED_POST, posts_up_to),
-            (IMPORTED_COMMENT, comments_up_to),
-        ] {
-            let result = self
-                .client()
-                .update_item()
-                .table_name(&self.tables().meta)
-                .set_key(Some(pk(LEASE_KEY.into())))
-                .update_expression("SET #mark = :up_to")
-                .condition_expression("attribute_not_exists(#mark) OR #mark < :up_to")
-                .expression_attribute_names("#mark", attribute)
-                .expression_attribute_values(":up_to", n(up_to))
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(e) if is_condition_failure(&e) => {}
-                Err(e) => return Err(DynamoError::sdk(e)),
-            }
-        }
-        Ok(())
+        self.raise_meta_number(LEASE_KEY.into(), IMPORTED_POST, posts_up_to)
+            .await?;
+        self.raise_meta_number(LEASE_KEY.into(), IMPORTED_COMMENT, comments_up_to)
+            .await
     }
 
     /// Records many states at once (the import marks what it loaded as synced).

@@ -72,22 +72,15 @@ fn split_deletes(mut group: Group) -> (Group, Group) {
             Some(RemoteCall::Delete { .. } | RemoteCall::Withdraw(_))
         )
     };
+    // An empty group is no work (the waves skip it).
     let post = EntityKey::post(group.post_id);
     if group.keys.contains(&post) && deletes(&post) {
-        let rest = Group {
-            post_id: group.post_id,
-            ..Group::default()
-        };
-        return (group, rest);
+        return (group, Group::default());
     }
     let (first, rest): (Vec<EntityKey>, Vec<EntityKey>) =
         group.keys.iter().copied().partition(|key| deletes(key));
     if first.is_empty() {
-        let none = Group {
-            post_id: group.post_id,
-            ..Group::default()
-        };
-        return (none, group);
+        return (Group::default(), group);
     }
     // Each wave gets its own entities' states, and the post's (read only by a comment's call).
     let take = |keys: &[EntityKey], states: &mut HashMap<EntityKey, SyncState>| {
@@ -178,11 +171,34 @@ impl SyncEngine<'_> {
         known: &HashMap<EntityKey, SyncState>,
         written: &HashSet<EntityKey>,
     ) -> Result<HashMap<EntityKey, SyncState>, PortError> {
-        let current = |key: &EntityKey| known.get(key).filter(|_| !written.contains(key));
         let mut states = HashMap::with_capacity(keys.len());
+        self.current_or_read(keys, known, written, &mut states)
+            .await?;
+        let mut posts: Vec<EntityKey> = states
+            .iter()
+            .filter(|(k, _)| k.kind == EntityKind::Comment)
+            .filter_map(|(_, s)| s.pending.as_ref().map(|p| EntityKey::post(p.post_id)))
+            .filter(|p| !states.contains_key(p))
+            .collect();
+        posts.sort_unstable();
+        posts.dedup();
+        self.current_or_read(&posts, known, written, &mut states)
+            .await?;
+        Ok(states)
+    }
+
+    /// Adds the states of `keys` to `states`: from `known` unless this flush has written
+    /// them since, the rest read strongly consistently.
+    async fn current_or_read(
+        &self,
+        keys: &[EntityKey],
+        known: &HashMap<EntityKey, SyncState>,
+        written: &HashSet<EntityKey>,
+        states: &mut HashMap<EntityKey, SyncState>,
+    ) -> Result<(), PortError> {
         let mut read = Vec::new();
         for key in keys {
-            match current(key) {
+            match known.get(key).filter(|_| !written.contains(key)) {
                 Some(state) => {
                     states.insert(*key, state.clone());
                 }
@@ -192,27 +208,7 @@ impl SyncEngine<'_> {
         if !read.is_empty() {
             states.extend(self.states.load(&read).await?);
         }
-        let mut posts: Vec<EntityKey> = states
-            .iter()
-            .filter(|(k, _)| k.kind == EntityKind::Comment)
-            .filter_map(|(_, s)| s.pending.as_ref().map(|p| EntityKey::post(p.post_id)))
-            .filter(|p| !states.contains_key(p))
-            .collect();
-        posts.sort_unstable();
-        posts.dedup();
-        let mut read = Vec::new();
-        for post in posts {
-            match current(&post) {
-                Some(state) => {
-                    states.insert(post, state.clone());
-                }
-                None => read.push(post),
-            }
-        }
-        if !read.is_empty() {
-            states.extend(self.states.load(&read).await?);
-        }
-        Ok(states)
+        Ok(())
     }
 
     /// Syncs the pending changes of `keys` (and of the posts their comments need first),

@@ -468,6 +468,20 @@ async fn a_run_refuses_settings_it_could_outlive_its_lease_under() {
     assert!(w.remote_titles().is_empty());
 }
 
+/// A run refused at half its lease journaled nothing and left the change queued; the next
+/// run (once the lease is over) syncs it.
+async fn stopped_at_half_the_lease(w: &World, refused: Result<SyncReport, SyncError>) {
+    assert!(
+        matches!(&refused, Err(SyncError::Port(e)) if e.0.contains("half the lease")),
+        "{refused:?}"
+    );
+    assert_eq!(w.state(1), SyncState::default(), "nothing journaled");
+    assert_eq!(w.queue.len(), 1, "the change stays queued");
+    tokio::time::advance(Duration::from_secs(300)).await;
+    w.run().await;
+    assert_eq!(w.remote_titles(), ["a"]);
+}
+
 /// A journal write that stalls (a slow network, a paused process) is given up when half the
 /// lease is over: the run stops before the write can land while another run may hold the
 /// lease, and the batch stays queued.
@@ -480,15 +494,7 @@ async fn a_journal_write_that_stalls_is_given_up_at_half_the_lease() {
         Ok(())
     });
     let refused = w.engine(&stalled, &w.remote, config()).run().await;
-    assert!(
-        matches!(&refused, Err(SyncError::Port(e)) if e.0.contains("half the lease")),
-        "{refused:?}"
-    );
-    assert_eq!(w.state(1), SyncState::default(), "nothing journaled");
-    assert_eq!(w.queue.len(), 1, "the change stays queued");
-    tokio::time::advance(Duration::from_secs(300)).await;
-    w.run().await;
-    assert_eq!(w.remote_titles(), ["a"]);
+    stopped_at_half_the_lease(&w, refused).await;
 }
 
 /// The remote hands out the highest id again once its record is deleted (json-server and
@@ -566,13 +572,5 @@ async fn no_journal_write_is_made_past_half_the_lease() {
         config: config(),
     };
     let refused = engine.run().await;
-    assert!(
-        matches!(&refused, Err(SyncError::Port(e)) if e.0.contains("half the lease")),
-        "{refused:?}"
-    );
-    assert_eq!(w.state(1), SyncState::default(), "nothing journaled");
-    assert_eq!(w.queue.len(), 1, "the change stays queued");
-    tokio::time::advance(Duration::from_secs(300)).await;
-    w.run().await;
-    assert_eq!(w.remote_titles(), ["a"]);
+    stopped_at_half_the_lease(&w, refused).await;
 }

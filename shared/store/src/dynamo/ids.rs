@@ -33,14 +33,26 @@ impl DynamoStore {
 
     /// Raises an entity kind's id counter to at least `floor` (never lowers it).
     pub async fn raise_id_counter(&self, entity: &str, floor: u64) -> Result<(), DynamoError> {
+        self.raise_meta_number(format!("counter#{entity}"), "value", floor)
+            .await
+    }
+
+    /// Raises a number attribute of a meta-table item to at least `floor` (never lowers it;
+    /// creates the item if need be): the id counters, the import's marks.
+    pub(crate) async fn raise_meta_number(
+        &self,
+        key: String,
+        attribute: &str,
+        floor: u64,
+    ) -> Result<(), DynamoError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.meta)
-            .set_key(Some(pk(format!("counter#{entity}"))))
+            .set_key(Some(pk(key)))
             .update_expression("SET #v = :floor")
             .condition_expression("attribute_not_exists(#v) OR #v < :floor")
-            .expression_attribute_names("#v", "value")
+            .expression_attribute_names("#v", attribute)
             .expression_attribute_values(":floor", n(floor))
             .send()
             .await;
