@@ -111,9 +111,18 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     sdk_config_at(endpoint().await).await
 }
 
-/// Clients for the emulator at `endpoint`.
+/// Clients for the emulator at `endpoint`. moto serves one request at a time, so a request
+/// can wait behind many others without a byte moving: the SDK's stalled-stream protection
+/// (5 s without a byte, by default) would give up on a healthy emulator under load, as it did
+/// on an API write in the bench's 10,000-write workload. Its grace here is the emulator's
+/// worst queue, not AWS's; the functions keep the SDK's default.
 pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .stalled_stream_protection(
+            aws_config::stalled_stream_protection::StalledStreamProtectionConfig::enabled()
+                .grace_period(std::time::Duration::from_secs(120))
+                .build(),
+        )
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
