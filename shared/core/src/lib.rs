@@ -3,6 +3,7 @@
 //! handlers are given. Everything here is testable in memory.
 
 pub mod change;
+pub mod drift;
 pub mod error;
 pub mod ingest;
 pub mod login;

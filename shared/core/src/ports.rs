@@ -300,3 +300,44 @@ pub trait RemoteApi: Send + Sync {
     /// The remote ids of the comments the remote holds under the post `post_remote_id`.
     async fn comments_of(&self, post_remote_id: u64) -> Result<Vec<u64>, RemoteError>;
 }
+
+/// One page of the remote's records of a kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemotePage {
+    /// In the remote's ids, in id order.
+    pub records: Vec<EntityData>,
+    /// How many records the remote holds from this page on (this page's included), if it
+    /// said (json-server's `X-Total-Count`): a page holding all of them is the last, with no
+    /// empty page read to find out.
+    pub remaining: Option<u64>,
+}
+
+/// Reading the whole remote, page by page: what the reconcile compares the master copy with.
+#[async_trait]
+pub trait RemoteListing: Send + Sync {
+    /// Up to `limit` records of `kind` with remote ids above `after`, in id order. The
+    /// caller checks that the answer is such a page: a remote that pages differently is an
+    /// error, never a guess.
+    async fn list(
+        &self,
+        kind: EntityKind,
+        after: u64,
+        limit: usize,
+    ) -> Result<RemotePage, RemoteError>;
+}
+
+/// One page of every sync state, in no particular order.
+#[derive(Debug, Clone, Default)]
+pub struct StatePage {
+    pub states: Vec<(EntityKey, SyncState)>,
+    /// Where the next page starts; `None`: this was the last.
+    pub next: Option<String>,
+}
+
+/// Reading every sync state, page by page (a scan, not the pending index): what the
+/// reconcile takes as what the remote should hold.
+#[async_trait]
+pub trait StateScan: Send + Sync {
+    /// The page after `cursor` (`None`: the first), of about `limit` states.
+    async fn scan(&self, cursor: Option<String>, limit: usize) -> Result<StatePage, PortError>;
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ps_core::change::{EntityData, EntityKind};
-use ps_core::ports::{RemoteApi, RemoteError};
+use ps_core::ports::{RemoteApi, RemoteError, RemoteListing, RemotePage};
 
 /// What the next write call (create, replace, delete) meets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,6 +67,8 @@ pub struct Calls {
     pub find: u64,
     pub probe: u64,
     pub comments_of: u64,
+    /// Pages of the whole remote read (the reconcile).
+    pub list: u64,
 }
 
 #[derive(Default)]
@@ -188,6 +190,23 @@ impl MemoryRemote {
             .iter()
             .map(|(f, n)| (f.name(), *n))
             .collect()
+    }
+
+    /// Someone else writes to the remote: `data` is put under its own id (an edit, a second
+    /// copy, a foreign record), bypassing faults and calls.
+    pub fn write_behind_our_back(&self, data: EntityData) {
+        self.seed(data);
+    }
+
+    /// Someone else deletes a record on the remote (json-server's cascade included).
+    pub fn delete_behind_our_back(&self, kind: EntityKind, remote_id: u64) {
+        let mut inner = self.lock();
+        inner.rows(kind).remove(&remote_id);
+        if kind == EntityKind::Post && !inner.no_cascade {
+            inner
+                .comments
+                .retain(|_, c| !matches!(c, EntityData::Comment(c) if c.post_id == remote_id));
+        }
     }
 
     /// Everything the remote holds, by kind and remote id.
@@ -380,6 +399,36 @@ impl RemoteApi for MemoryRemote {
                 Err(unavailable())
             } else {
                 Ok(())
+            }
+        };
+        self.answer(Ending::Answer(answer)).await
+    }
+}
+
+#[async_trait]
+impl RemoteListing for MemoryRemote {
+    async fn list(
+        &self,
+        kind: EntityKind,
+        after: u64,
+        limit: usize,
+    ) -> Result<RemotePage, RemoteError> {
+        let answer = {
+            let mut inner = self.lock();
+            inner.calls.list += 1;
+            if inner.down {
+                Err(unavailable())
+            } else {
+                let rows = inner.rows(kind);
+                let remaining = rows.range(after + 1..).count() as u64;
+                Ok(RemotePage {
+                    records: rows
+                        .range(after + 1..)
+                        .take(limit)
+                        .map(|(_, d)| d.clone())
+                        .collect(),
+                    remaining: Some(remaining),
+                })
             }
         };
         self.answer(Ending::Answer(answer)).await

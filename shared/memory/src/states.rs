@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ps_core::change::{EntityData, EntityKey, EntityKind};
 use ps_core::merge::SyncState;
-use ps_core::ports::{Claim, ImportedUpTo, Lease, PortError, SyncStateStore};
+use ps_core::ports::{Claim, ImportedUpTo, Lease, PortError, StatePage, StateScan, SyncStateStore};
 use tokio::time::Instant;
 
 #[derive(Clone)]
@@ -359,5 +359,51 @@ impl SyncStateStore for MemoryStates {
             inner.claims.remove(&id);
         }
         Ok(())
+    }
+}
+
+/// A scan's cursor: the last key it returned.
+fn cursor_of(key: &EntityKey) -> String {
+    format!("{}#{}", key.kind.as_str(), key.id)
+}
+
+fn key_of(cursor: &str) -> Option<EntityKey> {
+    let (kind, id) = cursor.split_once('#')?;
+    let id = id.parse().ok()?;
+    match kind {
+        "post" => Some(EntityKey::post(id)),
+        "comment" => Some(EntityKey::comment(id)),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl StateScan for MemoryStates {
+    async fn scan(&self, cursor: Option<String>, limit: usize) -> Result<StatePage, PortError> {
+        let after = match cursor.as_deref() {
+            None => None,
+            Some(c) => Some(key_of(c).ok_or_else(|| PortError(format!("bad cursor {c:?}")))?),
+        };
+        let page = {
+            let inner = self.lock();
+            let states: Vec<(EntityKey, SyncState)> = inner
+                .states
+                .iter()
+                .filter(|(k, _)| after.is_none_or(|a| **k > a))
+                .take(limit.max(1))
+                .map(|(k, s)| {
+                    let mut state = s.state.clone();
+                    state.revision = s.revision;
+                    (*k, state)
+                })
+                .collect();
+            let last = states.last().map(|(k, _)| *k);
+            let more = last.is_some_and(|l| inner.states.range(l..).nth(1).is_some());
+            StatePage {
+                next: last.filter(|_| more).map(|k| cursor_of(&k)),
+                states,
+            }
+        };
+        Ok(self.answer(page).await)
     }
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ps_core::change::{EntityData, EntityKind};
-use ps_core::ports::{RemoteApi, RemoteError};
+use ps_core::ports::{RemoteApi, RemoteError, RemoteListing, RemotePage};
 use ps_core::{Comment, Post};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -125,6 +125,12 @@ fn retry_after(value: &str) -> Option<Duration> {
     )
 }
 
+/// A successful answer: its JSON (`null` when empty or not JSON) and its `X-Total-Count`.
+struct Answer {
+    value: Value,
+    total: Option<u64>,
+}
+
 pub struct HttpRemote {
     client: reqwest::Client,
     config: RemoteConfig,
@@ -162,7 +168,7 @@ impl HttpRemote {
         method: Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<(StatusCode, Value), Attempt> {
+    ) -> Result<Answer, Attempt> {
         self.limiter.until_ready().await;
         let mut request = self
             .client
@@ -187,6 +193,11 @@ impl HttpRemote {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(retry_after);
+        let total = response
+            .headers()
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let text = response.text().await.map_err(|e| Attempt {
             effect: Effect::Unknown,
             retry_after: None,
@@ -201,7 +212,7 @@ impl HttpRemote {
             } else {
                 serde_json::from_str(&text).unwrap_or(Value::Null)
             };
-            return Ok((status, value));
+            return Ok(Answer { value, total });
         }
         let effect = if status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::SERVICE_UNAVAILABLE
@@ -230,17 +241,17 @@ impl HttpRemote {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, RemoteError> {
-        self.call_for_status(method, path, body)
+        self.call_answered(method, path, body)
             .await
-            .map(|(_, value)| value)
+            .map(|answer| answer.value)
     }
 
-    async fn call_for_status(
+    async fn call_answered(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<(StatusCode, Value), RemoteError> {
+    ) -> Result<Answer, RemoteError> {
         let backoff = ExponentialBuilder::default()
             .with_jitter()
             .with_min_delay(self.config.min_delay)
@@ -412,5 +423,91 @@ impl RemoteApi for HttpRemote {
             Ok(_) | Err(RemoteError::Rejected(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A record as a remote lists it: JSONPlaceholder's fields, any others ignored (a record
+/// someone else wrote may carry more).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedPost {
+    id: u64,
+    user_id: u64,
+    title: String,
+    body: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedComment {
+    id: u64,
+    post_id: u64,
+    name: String,
+    email: String,
+    body: String,
+}
+
+fn listed(kind: EntityKind, record: Value) -> Result<EntityData, serde_json::Error> {
+    Ok(match kind {
+        EntityKind::Post => {
+            let p: ListedPost = serde_json::from_value(record)?;
+            EntityData::Post(Post {
+                user_id: p.user_id,
+                id: p.id,
+                title: p.title,
+                body: p.body,
+            })
+        }
+        EntityKind::Comment => {
+            let c: ListedComment = serde_json::from_value(record)?;
+            EntityData::Comment(Comment {
+                post_id: c.post_id,
+                id: c.id,
+                name: c.name,
+                email: c.email,
+                body: c.body,
+            })
+        }
+    })
+}
+
+#[async_trait]
+impl RemoteListing for HttpRemote {
+    /// `GET /posts?_sort=id&_order=asc&id_gte=…&_limit=…`: keyset pages, which neither skip
+    /// nor repeat a record when someone writes to the remote between two pages (an offset
+    /// would).
+    async fn list(
+        &self,
+        kind: EntityKind,
+        after: u64,
+        limit: usize,
+    ) -> Result<RemotePage, RemoteError> {
+        let path = format!(
+            "/{}?_sort=id&_order=asc&id_gte={}&_limit={limit}",
+            collection(kind),
+            after + 1
+        );
+        let answer = self.call_answered(Method::GET, &path, None).await?;
+        let Value::Array(records) = answer.value else {
+            return Err(RemoteError::Rejected(format!(
+                "GET {path}: the answer is not a list"
+            )));
+        };
+        let records = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, record)| {
+                listed(kind, record).map_err(|e| {
+                    RemoteError::Rejected(format!(
+                        "GET {path}: record {i} is not a {}: {e}",
+                        kind.as_str()
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(RemotePage {
+            records,
+            remaining: answer.total,
+        })
     }
 }

@@ -5,10 +5,12 @@
 //! bookkeeping (id counters; later sync state and leases), which must never become change
 //! events.
 
+mod drift;
 mod dynamo;
 mod ingest;
 pub mod items;
 mod login;
+mod reports;
 pub mod schema;
 mod sync_state;
 

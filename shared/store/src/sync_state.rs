@@ -38,7 +38,7 @@ const REPORT_KEY: &str = "report#last";
 const MAX_BATCH_GET: usize = 100;
 
 fn state_key(key: &EntityKey) -> String {
-    format!("sync#{}#{}", key.kind.as_str(), key.id)
+    format!("{STATE_PREFIX}{}#{}", key.kind.as_str(), key.id)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,6 +67,25 @@ struct StateItem {
     #[serde(default, skip_serializing_if = "is_zero")]
     epoch: u64,
 }
+
+/// A state item's entity and state, its revision set from the item.
+pub(crate) fn decode_state(
+    item: HashMap<String, AttributeValue>,
+) -> Result<(EntityKey, SyncState), PortError> {
+    let item: StateItem = serde_dynamo::from_item(item).map_err(port)?;
+    let mut state = item.state;
+    state.revision = item.rev;
+    Ok((
+        EntityKey {
+            kind: item.entity_kind,
+            id: item.id,
+        },
+        state,
+    ))
+}
+
+/// The prefix of every state item's key.
+pub(crate) const STATE_PREFIX: &str = "sync#";
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -257,15 +276,7 @@ impl DynamoStore {
     }
 
     pub async fn save_report(&self, report: &serde_json::Value) -> Result<(), DynamoError> {
-        self.client()
-            .put_item()
-            .table_name(&self.tables().meta)
-            .item("pk", s(REPORT_KEY))
-            .item("report", s(report.to_string()))
-            .send()
-            .await
-            .map_err(DynamoError::sdk)?;
-        Ok(())
+        self.put_report(REPORT_KEY, report).await
     }
 
     /// Until when a run holds the sync's lease (Unix seconds), if one does now: a run going
@@ -288,18 +299,7 @@ impl DynamoStore {
     }
 
     pub async fn last_report(&self) -> Result<Option<serde_json::Value>, DynamoError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(&self.tables().meta)
-            .set_key(Some(pk(REPORT_KEY.into())))
-            .send()
-            .await
-            .map_err(DynamoError::sdk)?;
-        Ok(out
-            .item
-            .and_then(|i| i.get("report").and_then(|r| r.as_s().ok()).cloned())
-            .and_then(|text| serde_json::from_str(&text).ok()))
+        self.get_report(REPORT_KEY).await
     }
 }
 
@@ -446,16 +446,8 @@ impl SyncStateStore for DynamoStore {
                     .and_then(|mut r| r.remove(&self.tables().meta))
                     .unwrap_or_default()
                 {
-                    let item: StateItem = serde_dynamo::from_item(item).map_err(port)?;
-                    let mut state = item.state;
-                    state.revision = item.rev;
-                    states.insert(
-                        EntityKey {
-                            kind: item.entity_kind,
-                            id: item.id,
-                        },
-                        state,
-                    );
+                    let (key, state) = decode_state(item)?;
+                    states.insert(key, state);
                 }
                 pending = out
                     .unprocessed_keys
