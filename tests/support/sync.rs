@@ -129,6 +129,10 @@ impl Pipeline {
                 config: sync_config(),
             },
             keys: crate::api::test_keys(),
+            reconcile: ps_reconcile::ReconcileConfig {
+                page_size: 40,
+                ..ps_reconcile::ReconcileConfig::default()
+            },
         });
         Pipeline {
             api,

@@ -1,5 +1,5 @@
-//! `GET /sync/status` (public), `GET /sync/entities/{entity}/{id}`, `POST /sync/run` and
-//! `POST /sync/redrive` (each needs a token).
+//! `GET /sync/status` (public), `GET /sync/entities/{entity}/{id}`, `POST /sync/run`,
+//! `POST /sync/redrive` and `POST /sync/reconcile` (each needs a token).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -10,6 +10,7 @@ use ps_http::auth::TokenKeys;
 use ps_http::error::ServiceError;
 use ps_http::route::route_key;
 use ps_http::{ApiError, response};
+use ps_reconcile::{Options, ReconcileConfig, ReconcileError};
 use ps_sync::SyncError;
 use serde::Serialize;
 use serde_json::json;
@@ -18,6 +19,7 @@ use sync::{SyncDeps, run_and_record};
 pub struct SyncApi {
     pub deps: SyncDeps,
     pub keys: TokenKeys,
+    pub reconcile: ReconcileConfig,
 }
 
 pub async fn handle(req: Request, api: &SyncApi) -> Response<Body> {
@@ -47,6 +49,11 @@ async fn route(req: Request, api: &SyncApi) -> Result<Response<Body>, ApiError> 
             Ok(_) => run(&api.deps).await,
             Err(e) => Err(e),
         },
+        "POST /sync/reconcile" => {
+            api.keys.authorize(&req)?;
+            let options = reconcile_options(&req)?;
+            reconcile(api, options).await
+        }
         "POST /sync/redrive" => {
             api.keys.authorize(&req)?;
             let only = redrive_target(&req)?;
@@ -98,6 +105,52 @@ fn redrive_target(req: &Request) -> Result<Option<EntityKey>, ApiError> {
         _ => Err(ApiError::BadRequest(
             "entity and id go together: ?entity=post&id=5".into(),
         )),
+    }
+}
+
+/// `?repair=true` and `?deleteOrphans=duplicates|all`: what a reconcile may change.
+fn reconcile_options(req: &Request) -> Result<Options, ApiError> {
+    let query = req.query_string_parameters();
+    for (name, _) in query.iter() {
+        if name != "repair" && name != "deleteOrphans" {
+            return Err(ApiError::BadRequest(format!(
+                "unknown parameter {name}: POST /sync/reconcile takes repair (true or false) and deleteOrphans (none, duplicates or all)"
+            )));
+        }
+    }
+    let repair = match query.all("repair").as_deref() {
+        None | Some(["false"]) => false,
+        Some(["true"]) => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "repair must be true or false, given once".into(),
+            ));
+        }
+    };
+    let delete_orphans = match query.all("deleteOrphans").as_deref() {
+        None => ps_reconcile::OrphanChoice::Keep,
+        Some([choice]) => reconcile::orphan_choice(choice).map_err(ApiError::BadRequest)?,
+        Some(_) => {
+            return Err(ApiError::BadRequest("deleteOrphans is given once".into()));
+        }
+    };
+    Ok(Options {
+        repair,
+        delete_orphans,
+    })
+}
+
+async fn reconcile(api: &SyncApi, options: Options) -> Result<Response<Body>, ApiError> {
+    match reconcile::run_and_record(&api.deps.store, &api.deps.remote, &api.reconcile, options)
+        .await
+    {
+        Ok(report) => Ok(response::json(StatusCode::OK, &report)),
+        Err(ReconcileError::LeaseHeld) => Err(ApiError::Conflict(
+            "a sync or another reconcile is running; try again when it ends".into(),
+        )),
+        // The remote could not be read: nothing was changed, and the gateway says so.
+        Err(e @ ReconcileError::Remote(_)) => Err(ApiError::BadGateway(e.to_string())),
+        Err(e) => Err(unavailable(e)),
     }
 }
 
@@ -181,6 +234,7 @@ async fn status(deps: &SyncDeps, detailed: bool) -> Result<Response<Body>, ApiEr
     let entities = deps.store.state_summary().await.map_err(unavailable)?;
     let mut last_run = deps.store.last_report().await.map_err(unavailable)?;
     let running_until = deps.store.lease_held_until().await.map_err(unavailable)?;
+    let mut drift = deps.store.last_drift_report().await.map_err(unavailable)?;
     let mut entities = serde_json::to_value(entities).unwrap_or_default();
     if !detailed {
         if let Some(e) = entities.as_object_mut() {
@@ -189,6 +243,12 @@ async fn status(deps: &SyncDeps, detailed: bool) -> Result<Response<Body>, ApiEr
         if let Some(run) = last_run.as_mut().and_then(|r| r.as_object_mut()) {
             run.remove("failures");
         }
+        // Which entities drifted, and how, can echo the data: the counts are public.
+        if let Some(found) = drift.as_mut().and_then(|r| r.as_object_mut()) {
+            for listed in ["differs", "missing", "orphans", "pending"] {
+                found.remove(listed);
+            }
+        }
     }
     Ok(response::json(
         StatusCode::OK,
@@ -196,6 +256,8 @@ async fn status(deps: &SyncDeps, detailed: bool) -> Result<Response<Body>, ApiEr
             "queue": queue,
             "entities": entities,
             "lastRun": last_run,
+            // The last reconcile: when, and what it found (see POST /sync/reconcile).
+            "drift": drift,
             // A run holds the lease (until then, at the latest): the console follows it.
             "running": running_until.is_some(),
             "runningUntil": running_until,

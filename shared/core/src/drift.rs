@@ -238,9 +238,8 @@ pub enum Repair {
     Recreate,
 }
 
-/// Makes a drifted entity's repair the sync's pending change: the entity as the master copy
-/// holds it now (`current`) is to be sent, and the state forgets what it believed the
-/// remote holds, so the ordinary flush plans the call (ordering, rate limit, exactly once
+/// Makes a drifted entity's repair the sync's pending change: `current` (what the remote
+/// should hold) is to be sent, and the state forgets what it believed the remote holds, so the ordinary flush plans the call (ordering, rate limit, exactly once
 /// all apply). The change takes the place of the newest change taken in, so any newer local
 /// change merges over it as usual; the state must have none pending (the caller checks).
 /// `epoch` is the repairing run's lease epoch.

@@ -31,6 +31,9 @@ pub enum ApiError {
     /// Refused until `retry_after` seconds have passed (answered with `Retry-After`).
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: u64 },
+    /// An upstream (the remote API) could not be used; the message says how.
+    #[error("{0}")]
+    BadGateway(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

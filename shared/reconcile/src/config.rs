@@ -15,6 +15,9 @@ pub struct ReconcileConfig {
     pub page_size: usize,
     /// States per page of the scan.
     pub state_page: usize,
+    /// How long to wait for the lease while a sync holds it (0: give up at once, as
+    /// `POST /sync/reconcile` does; the scheduled run waits for a gap between sync runs).
+    pub lease_wait: Duration,
 }
 
 impl Default for ReconcileConfig {
@@ -25,12 +28,14 @@ impl Default for ReconcileConfig {
             lease: Duration::from_secs(110),
             page_size: 1000,
             state_page: 1000,
+            lease_wait: Duration::ZERO,
         }
     }
 }
 
 impl ReconcileConfig {
-    /// `RECONCILE_BUDGET_SECONDS` (default 60), `RECONCILE_PAGE_SIZE` (1000), and the sync's
+    /// `RECONCILE_BUDGET_SECONDS` (default 60), `RECONCILE_PAGE_SIZE` (1000),
+    /// `RECONCILE_LEASE_WAIT_SECONDS` (0), and the sync's
     /// `SYNC_CALL_DEADLINE_SECONDS` (20); the lease is budget + call deadline + 30 s.
     pub fn from_env() -> Result<Self, String> {
         let number = |name: &str| -> Result<Option<u64>, String> {
@@ -53,6 +58,12 @@ impl ReconcileConfig {
         }
         if let Some(v) = number("RECONCILE_PAGE_SIZE")? {
             config.page_size = v as usize;
+        }
+        if let Ok(v) = std::env::var("RECONCILE_LEASE_WAIT_SECONDS") {
+            let seconds: u64 = v
+                .parse()
+                .map_err(|_| "RECONCILE_LEASE_WAIT_SECONDS must be whole seconds".to_owned())?;
+            config.lease_wait = Duration::from_secs(seconds);
         }
         config.lease = config.budget + config.call_deadline + Duration::from_secs(30);
         config.check()?;

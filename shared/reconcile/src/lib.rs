@@ -17,14 +17,13 @@
 mod config;
 mod report;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ps_core::change::{EntityData, EntityKey, EntityKind};
 use ps_core::drift::{Ledger, Repair, Verdict, differing_fields, in_flight, repair};
 use ps_core::ports::{
-    CommentRead, Lease, PortError, PostRead, RemoteApi, RemoteError, RemoteListing, RemotePage,
-    StateScan, SyncStateStore,
+    Lease, PortError, RemoteApi, RemoteError, RemoteListing, RemotePage, StateScan, SyncStateStore,
 };
 use tokio::time::Instant;
 
@@ -59,8 +58,6 @@ pub enum ReconcileError {
 pub struct Reconciler<'a> {
     pub states: &'a dyn SyncStateStore,
     pub scan: &'a dyn StateScan,
-    pub posts: &'a dyn PostRead,
-    pub comments: &'a dyn CommentRead,
     pub listing: &'a dyn RemoteListing,
     /// Only for deleting orphans, when asked.
     pub remote: &'a dyn RemoteApi,
@@ -99,8 +96,16 @@ impl Reconciler<'_> {
                 .unwrap_or_default()
                 .as_nanos()
         );
-        let Some(lease) = self.states.try_lease(&owner, self.config.lease).await? else {
-            return Err(ReconcileError::LeaseHeld);
+        let asked = Instant::now();
+        let lease = loop {
+            if let Some(lease) = self.states.try_lease(&owner, self.config.lease).await? {
+                break lease;
+            }
+            if asked.elapsed() >= self.config.lease_wait {
+                return Err(ReconcileError::LeaseHeld);
+            }
+            // Sync runs hold the lease for seconds, a minute apart: a gap comes soon.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         };
         let started = Instant::now();
         let mut report = DriftReport {
@@ -129,6 +134,11 @@ impl Reconciler<'_> {
         let mut ledger = Ledger::new();
         let mut cursor = None;
         loop {
+            if self.spent(started) {
+                // Too many states to read within the budget: nothing judged.
+                report.outcome = DriftOutcome::BudgetSpent;
+                return Ok(());
+            }
             let page = self.scan.scan(cursor, self.config.state_page).await?;
             for (key, state) in &page.states {
                 ledger.add(*key, state);
@@ -310,8 +320,10 @@ impl Reconciler<'_> {
         Ok(())
     }
 
-    /// Makes each drifted entity a pending change of the sync, unless it changed since it
-    /// was judged (then the sync takes it as it is).
+    /// Makes each drifted entity a pending change of the sync that sends what the sync
+    /// last gave the remote (any newer local change is on its way through the queue, and
+    /// merges over it), unless it changed since it was judged: then the sync takes it as it
+    /// is. The master copy is not read: the state holds what the remote should.
     async fn repair(
         &self,
         lease: Lease,
@@ -326,19 +338,19 @@ impl Reconciler<'_> {
             }
             let keys: Vec<EntityKey> = chunk.iter().map(|(k, _, _)| *k).collect();
             let states = self.states.load(&keys).await?;
-            let current = self.current(&keys).await?;
             let mut writes = Vec::new();
             let mut released = Vec::new();
             for (key, how, remote_id) in chunk {
                 let unchanged = states.get(key).filter(|s| {
                     !in_flight(s) && s.remote_exists && s.remote_id == Some(*remote_id)
                 });
-                let (Some(state), Some(data)) = (unchanged, current.get(key)) else {
+                let Some((state, data)) = unchanged.and_then(|s| s.synced.clone().map(|d| (s, d)))
+                else {
                     report.repaired.changed_meanwhile += 1;
                     continue;
                 };
                 let mut state = state.clone();
-                repair(&mut state, data, *how, lease.epoch);
+                repair(&mut state, &data, *how, lease.epoch);
                 writes.push((*key, state));
                 match how {
                     Repair::Replace => report.repaired.replaced += 1,
@@ -356,33 +368,6 @@ impl Reconciler<'_> {
             }
         }
         Ok(())
-    }
-
-    /// The master copy's entities among `keys`, as they are now.
-    async fn current(
-        &self,
-        keys: &[EntityKey],
-    ) -> Result<HashMap<EntityKey, EntityData>, PortError> {
-        let ids = |kind: EntityKind| -> Vec<u64> {
-            keys.iter()
-                .filter(|k| k.kind == kind)
-                .map(|k| k.id)
-                .collect()
-        };
-        let mut current = HashMap::new();
-        let post_ids = ids(EntityKind::Post);
-        if !post_ids.is_empty() {
-            for post in self.posts.get_many(&post_ids).await.map_err(store)? {
-                current.insert(EntityKey::post(post.id), EntityData::Post(post));
-            }
-        }
-        let comment_ids = ids(EntityKind::Comment);
-        if !comment_ids.is_empty() {
-            for comment in self.comments.get_many(&comment_ids).await.map_err(store)? {
-                current.insert(EntityKey::comment(comment.id), EntityData::Comment(comment));
-            }
-        }
-        Ok(current)
     }
 
     /// Deletes the chosen orphans: posts first, then comments, of which those under a post
@@ -435,10 +420,6 @@ impl Reconciler<'_> {
             }
         }
     }
-}
-
-fn store(e: ps_core::StoreError) -> PortError {
-    PortError(e.to_string())
 }
 
 fn describe(e: &RemoteError) -> String {

@@ -69,8 +69,6 @@ impl World {
         Reconciler {
             states: &self.states,
             scan: &self.states,
-            posts: &self.entities,
-            comments: &self.entities,
             listing: &self.remote,
             remote: &self.remote,
             config: ReconcileConfig {
@@ -434,4 +432,27 @@ async fn a_reconcile_waits_its_turn_while_a_sync_holds_the_lease() {
     assert!(held.is_some());
     let err = w.reconciler().run(Options::default()).await.unwrap_err();
     assert_eq!(err, ReconcileError::LeaseHeld);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reconcile_told_to_wait_takes_the_lease_when_the_sync_lets_go() {
+    let w = World::imported();
+    w.states
+        .try_lease("sync-elsewhere", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let waiting = Reconciler {
+        config: ReconcileConfig {
+            lease_wait: Duration::from_secs(120),
+            ..ReconcileConfig::default()
+        },
+        ..w.reconciler()
+    };
+    let release = async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        w.states.release_lease("sync-elsewhere").await.unwrap();
+    };
+    let (report, ()) = tokio::join!(waiting.run(Options::default()), release);
+    assert_eq!(report.unwrap().counts.in_line, 12);
 }
