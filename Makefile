@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/placeholder-sync/target
 TOOLS := .tools/.installed-v4
 
-.PHONY: up down import client redrive test lint unit console console-test smoke package bench chaos fuzz tools fmt clean
+.PHONY: up down import client redrive reconcile test lint unit console console-test smoke package bench chaos fuzz tools fmt clean
 
 up: ## install tools, build, and start the whole local stack in the background
 	@infra/local/up.sh
@@ -21,6 +21,9 @@ client: ## the machine clients of POST /ingest, on the running stack: ARGS="add 
 
 redrive: ## put the parked changes back into the sync (the running stack; ARGS="entity=post&id=5" for one)
 	@infra/local/redrive.sh "$(ARGS)"
+
+reconcile: ## compare the whole remote with the master copy (the running stack; ARGS="--repair --delete-orphans[=all]")
+	@infra/local/reconcile.sh $(ARGS)
 
 tools: $(TOOLS)
 $(TOOLS): infra/local/install-tools.sh tests/clients/package-lock.json
@@ -59,7 +62,7 @@ bench: tools console ## measure; writes BENCHMARKS.md and bench/results.json (le
 	PATH="$(CURDIR)/.tools/venv/bin:$$PATH" cargo lambda build --release --arm64 --locked \
 	  $(foreach f,$(notdir $(wildcard functions/*)),--bin $(f))
 	cargo build --locked --profile bench-report $(foreach f,$(notdir $(wildcard functions/*)),-p $(f))
-	cargo build --locked --profile bench-report -p placeholder-sync-sim --bin backlog-memory
+	cargo build --locked --profile bench-report -p placeholder-sync-sim --bin backlog-memory --bin drift-60k
 	cargo run --locked --profile bench-report -p placeholder-sync-bench
 
 chaos: tools ## the real local stack under SIGKILL (CHAOS_RUNS=50); writes bench/chaos.json

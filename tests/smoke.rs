@@ -506,3 +506,138 @@ async fn a_refused_change_is_parked_shown_and_redriven() {
         );
     }
 }
+
+/// What an operator meets when someone edits the remote by hand: `POST /sync/reconcile`
+/// finds it (which entity, which field) and changes nothing; with `?repair=true` the entity
+/// becomes a pending change, and the next sync puts the remote back.
+#[tokio::test]
+#[ignore = "needs a running stack: run through tests/smoke.sh (make smoke)"]
+async fn drift_on_the_remote_is_found_then_repaired_by_the_sync() {
+    let (base, remote) = stack();
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{base}{path}");
+    let token = login(&http, &base).await;
+    let original: Value = http
+        .get(format!("{remote}/posts/5"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let edited = http
+        .patch(format!("{remote}/posts/5"))
+        .json(&json!({"title": "edited on the remote by hand"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), StatusCode::OK);
+    let comment: Value = http
+        .get(format!("{remote}/comments/7"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let edited = http
+        .patch(format!("{remote}/comments/7"))
+        .json(&json!({"body": "edited on the remote by hand"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), StatusCode::OK);
+    let anonymous = http.post(url("/sync/reconcile")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let reconcile = |query: &'static str| {
+        let (http, token, url) = (&http, &token, url(&format!("/sync/reconcile{query}")));
+        async move {
+            // A sync run of the stack's scheduler may hold the lease for a moment.
+            for _ in 0..30 {
+                let r = http.post(&url).bearer_auth(token).send().await.unwrap();
+                if r.status() != StatusCode::CONFLICT {
+                    assert_eq!(r.status(), StatusCode::OK);
+                    return r.json::<Value>().await.unwrap();
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            panic!("the lease was never free");
+        }
+    };
+    let found = reconcile("").await;
+    let differs = found["differs"].as_array().unwrap();
+    assert!(
+        differs.contains(&json!({"entity": "post", "id": 5, "remoteId": 5, "fields": ["title"]})),
+        "{found}"
+    );
+    assert!(
+        differs.contains(&json!({"entity": "comment", "id": 7, "remoteId": 7, "fields": ["body"]})),
+        "{found}"
+    );
+    let remote_title = |http: reqwest::Client, remote: String| async move {
+        let post: Value = http
+            .get(format!("{remote}/posts/5"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        post["title"].clone()
+    };
+    assert_eq!(
+        remote_title(http.clone(), remote.clone()).await,
+        "edited on the remote by hand",
+        "found, not changed"
+    );
+    let status: Value = http
+        .get(url("/sync/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        status["drift"]["counts"]["differs"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
+
+    let repaired = reconcile("?repair=true").await;
+    assert!(
+        repaired["repaired"]["replaced"].as_u64().unwrap() >= 1,
+        "{repaired}"
+    );
+    let mut back = false;
+    for _ in 0..30 {
+        http.post(url("/sync/run"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if remote_title(http.clone(), remote.clone()).await == original["title"] {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    assert!(back, "the repair never reached the remote");
+    let restored: Value = http
+        .get(format!("{remote}/comments/7"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(restored["body"], comment["body"]);
+    let after = reconcile("").await;
+    assert!(
+        !after["differs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == 5 && d["entity"] == "post"),
+        "{after}"
+    );
+}

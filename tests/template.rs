@@ -137,7 +137,7 @@ async fn every_template_route_is_served_by_its_function() {
     let routes =
         local_stack::routes::Routes::from_template_file(&workspace_root().join("template.yaml"))
             .unwrap();
-    assert_eq!(routes.all().len(), 24);
+    assert_eq!(routes.all().len(), 25);
     for route in routes.all() {
         let path = route
             .path
@@ -305,6 +305,7 @@ fn every_alarm_watches_something_that_exists_and_the_runbooks_alarms_are_there()
     let kind_of = |id: &str| t["Resources"][id]["Type"].as_str().map(str::to_owned);
     let emitted: BTreeSet<&str> = sync::metrics(&ps_sync::SyncReport::default())
         .into_iter()
+        .chain(reconcile::metrics(&ps_reconcile::DriftReport::default()))
         .map(|(name, _, _)| name)
         .collect();
     let mut watched = Vec::new();
@@ -358,7 +359,7 @@ fn every_alarm_watches_something_that_exists_and_the_runbooks_alarms_are_there()
                 );
                 assert!(
                     emitted.contains(metric),
-                    "{name}: the sync never writes {metric}"
+                    "{name}: neither the sync nor the reconcile writes {metric}"
                 );
                 String::new()
             }

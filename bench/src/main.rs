@@ -4,6 +4,7 @@
 //! never filled in.
 
 mod counter;
+mod drift;
 mod init;
 mod sim;
 mod sync;
@@ -861,6 +862,9 @@ async fn main() {
     if part("rate") {
         figures.extend(sync::rate_limit_figures(8).await);
     }
+    if part("drift") {
+        figures.extend(drift::figures(&target, &dir).await);
+    }
     if part("sim") {
         // Its seeds run on runtimes of their own, off this one.
         let target = target.clone();
@@ -944,6 +948,13 @@ How they are taken:
   guarantees); each seed's faults are counted as they are met, not as scheduled. The outage
   figure is its own scenario on the same ports; the memory figure is the `backlog-memory`
   binary's heap high-water mark (a counting allocator) above its filled store.
+- **Drift**: the `drift-60k` binary writes a json-server db of 10,000 posts and 50,000
+  comments (5 per post) with planted drifts (20 records edited, a post deleted with its 5
+  comments and 2 comments deleted, 5 posts copied, 3 foreign posts and 2 foreign comments,
+  5 posts pending locally and edited there too), then reconciles the copy they came from (its
+  sync states in memory, standing for the meta table's scan) against it over HTTP, pages of
+  1,000 under a 100 calls/s limit. The pages needed: one per 1,000 records of each kind. Its
+  heap is measured above the states (a counting allocator), as for the backlog.
 - **Chaos**: `make chaos` writes `bench/chaos.json`; this report copies its figures.
 - **Status**: the sync states of 600 and of 100,000 entities (2 failed, 1 waiting, the
   rest in line) written to a fresh meta table; DynamoDB items read by the status's reads

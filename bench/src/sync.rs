@@ -382,10 +382,13 @@ pub async fn workload_figures(writes: usize) -> Vec<Figure> {
     let segments = writes.div_ceil(SEGMENT_WRITES);
     let lanes: Vec<_> = (0..LANES)
         .map(|lane| async move {
-            let moto = start_moto().await;
-            let sdk = sdk_config_at(&moto.endpoint).await;
             let mut total = Segment::default();
             for i in (lane..segments).step_by(LANES) {
+                // A moto server per segment: moto keeps every table it was given, with its
+                // stream, and grew past 8 GB a lane over five segments until the kernel
+                // killed it (the API's writes then answered 503).
+                let moto = start_moto().await;
+                let sdk = sdk_config_at(&moto.endpoint).await;
                 let size = SEGMENT_WRITES.min(writes - i * SEGMENT_WRITES);
                 total.absorb(segment(&sdk, size, i as u64 + 1).await);
             }

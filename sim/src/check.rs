@@ -25,6 +25,9 @@ pub struct World<'a> {
     pub remote_posts: &'a BTreeMap<u64, EntityData>,
     pub remote_comments: &'a BTreeMap<u64, EntityData>,
     pub parked: &'a [ChangeEvent],
+    /// Entities whose remote copy someone else deleted: an update of one is refused (a 404)
+    /// and rightly parked.
+    pub deleted_behind: &'a std::collections::BTreeSet<EntityKey>,
 }
 
 fn refused(data: &EntityData) -> bool {
@@ -125,7 +128,7 @@ pub fn check(w: &World) -> Findings {
 
     // Only what the remote refuses is parked.
     for event in w.parked {
-        if !event.after.as_ref().is_some_and(refused) {
+        if !event.after.as_ref().is_some_and(refused) && !w.deleted_behind.contains(&event.key) {
             f.wrongly_parked += 1;
             f.violations.push(format!(
                 "{} was parked though the remote never refused it: {event:?}",

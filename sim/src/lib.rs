@@ -6,7 +6,11 @@
 //! and sync are dropped at random await points (a crash; a new instance starts on the same
 //! durable state), and runs overlap. The remote deletes a post's comments with it
 //! (json-server's way) or not, and is configured to say so or, wrongly, that it does.
-//! After a fault-free tail the invariants are checked.
+//! In most seeds someone else also writes to the remote behind the sync's back (edits,
+//! deletes, second copies, foreign records), and reconciles with repair run now and then,
+//! crashing and overlapping sync runs like everything else. After a fault-free tail, a
+//! reconcile that repairs (deleting every orphan) and a second tail, the invariants are
+//! checked: the remote equals the local copy.
 //! Everything follows from the seed: `SIM_SEED=<n>` replays one exactly.
 
 mod check;
@@ -21,6 +25,7 @@ use ps_core::change::{EntityData, EntityKind};
 use ps_core::merge::SyncState;
 use ps_core::{Comment, Post};
 use ps_memory::{Fault, MemoryDeadLetters, MemoryQueue, MemoryRemote, MemoryStates};
+use ps_reconcile::{Options, OrphanChoice, ReconcileConfig, Reconciler};
 use ps_sync::{SyncConfig, SyncEngine};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -150,6 +155,107 @@ fn count(faults: &mut BTreeMap<&'static str, u64>, kind: &'static str) {
     *faults.entry(kind).or_default() += 1;
 }
 
+/// Whether two records hold the same data, ids (and a comment's post) aside.
+fn same_fields(a: &EntityData, b: &EntityData) -> bool {
+    match (a, b) {
+        (EntityData::Post(a), EntityData::Post(b)) => {
+            (a.user_id, &a.title, &a.body) == (b.user_id, &b.title, &b.body)
+        }
+        (EntityData::Comment(a), EntityData::Comment(b)) => {
+            (&a.name, &a.email, &a.body) == (&b.name, &b.email, &b.body)
+        }
+        _ => false,
+    }
+}
+
+/// Someone else writes to the remote, behind the sync's back. The local entities whose copy
+/// it deletes go in `deleted_behind` (an update of one is rightly refused).
+fn meddle(
+    remote: &MemoryRemote,
+    states: &MemoryStates,
+    rng: &mut StdRng,
+    faults: &mut BTreeMap<&'static str, u64>,
+    deleted_behind: &mut std::collections::BTreeSet<ps_core::change::EntityKey>,
+) {
+    let kind = if rng.random_bool(0.5) {
+        EntityKind::Post
+    } else {
+        EntityKind::Comment
+    };
+    let rows = remote.rows(kind);
+    let Some(remote_id) = pick(rng, rows.keys().copied()) else {
+        return;
+    };
+    let record = rows[&remote_id].clone();
+    match rng.random_range(0..4) {
+        0 => {
+            count(faults, "remote_edited_behind");
+            let edited = match record {
+                EntityData::Post(p) => EntityData::Post(Post {
+                    title: format!("{} by hand", p.title),
+                    ..p
+                }),
+                EntityData::Comment(c) => EntityData::Comment(Comment {
+                    name: format!("{} by hand", c.name),
+                    ..c
+                }),
+            };
+            remote.write_behind_our_back(edited);
+        }
+        1 => {
+            count(faults, "remote_deleted_behind");
+            // Whose copies go: this record's, and on a remote that deletes a post's comments
+            // with it, theirs. Each held by a state mapping its id, or by one whose create is
+            // unrecorded (found by its data).
+            let mut gone = vec![(kind, remote_id, record.clone())];
+            if kind == EntityKind::Post && remote.deletes_comments_with_post() {
+                gone.extend(
+                    remote
+                        .rows(EntityKind::Comment)
+                        .into_iter()
+                        .filter(
+                            |(_, c)| matches!(c, EntityData::Comment(c) if c.post_id == remote_id),
+                        )
+                        .map(|(id, c)| (EntityKind::Comment, id, c)),
+                );
+            }
+            remote.delete_behind_our_back(kind, remote_id);
+            let snapshot = states.snapshot();
+            for (kind, id, data) in gone {
+                for (key, s) in &snapshot {
+                    let maps = s.remote_id == Some(id);
+                    let sent_it = s.creating
+                        && s.create_sent
+                            .as_ref()
+                            .is_some_and(|d| same_fields(d, &data));
+                    if key.kind == kind && (maps || sent_it) {
+                        deleted_behind.insert(*key);
+                    }
+                }
+            }
+        }
+        2 => {
+            count(faults, "remote_copied_behind");
+            remote.create_behind_our_back(&record);
+        }
+        _ => {
+            count(faults, "remote_foreign_record");
+            let foreign = match record {
+                EntityData::Post(p) => EntityData::Post(Post {
+                    user_id: 77,
+                    title: "foreign".into(),
+                    ..p
+                }),
+                EntityData::Comment(c) => EntityData::Comment(Comment {
+                    name: "foreign".into(),
+                    ..c
+                }),
+            };
+            remote.create_behind_our_back(&foreign);
+        }
+    }
+}
+
 async fn simulate(seed: u64) -> SeedReport {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut report = SeedReport {
@@ -257,10 +363,80 @@ async fn simulate(seed: u64) -> SeedReport {
         parked: &dead,
         config: config.clone(),
     };
+    let reconcile_config = ReconcileConfig {
+        page_size: rng_apart(seed, 0x9A6E).random_range(1..=6),
+        state_page: rng_apart(seed, 0x57A7).random_range(1..=6),
+        ..ReconcileConfig::default()
+    };
+    // A reconcile over the master copy as it is when it starts.
+    let reconcile = |local: &Local, options: Options| {
+        let view = local.view();
+        let (states, remote, config) = (&states, &remote, reconcile_config.clone());
+        async move {
+            Reconciler {
+                states,
+                scan: states,
+                posts: &view,
+                comments: &view,
+                listing: remote,
+                remote,
+                config,
+            }
+            .run(options)
+            .await
+        }
+    };
+    let mut deleted_behind = std::collections::BTreeSet::new();
+    // Drawn apart from the rest, so every seed's other draws stay as they were: in a quarter
+    // of the seeds nobody else writes to the remote.
+    let mut meddler = rng_apart(seed, 0xD21F7);
+    let meddling = if meddler.random_bool(0.25) {
+        0.0
+    } else {
+        meddler.random_range(0.02..0.12)
+    };
     let mut mapping = Mapping::default();
     let mut down = false;
 
     for _ in 0..rng.random_range(40..140) {
+        if meddling > 0.0 && meddler.random_bool(meddling) {
+            meddle(&remote, &states, &mut meddler, faults, &mut deleted_behind);
+        }
+        if meddling > 0.0 && meddler.random_bool(meddling / 2.0) {
+            count(faults, "reconcile_repaired");
+            let options = Options {
+                repair: true,
+                delete_orphans: if meddler.random_bool(0.5) {
+                    OrphanChoice::Duplicates
+                } else {
+                    OrphanChoice::All
+                },
+            };
+            let crash = meddler
+                .random_bool(0.25)
+                .then(|| Duration::from_millis(meddler.random_range(0..2_000)));
+            let overlap = meddler.random_bool(0.3);
+            if crash.is_some() {
+                count(faults, "reconcile_crashed");
+            }
+            let reconciling = reconcile(&local, options);
+            let reconcile_run = async {
+                match crash {
+                    Some(after) => {
+                        let _ = tokio::time::timeout(after, reconciling).await;
+                    }
+                    None => {
+                        let _ = reconciling.await;
+                    }
+                }
+            };
+            let sync = async {
+                if overlap {
+                    let _ = engine.run().await;
+                }
+            };
+            futures::join!(reconcile_run, sync);
+        }
         match rng.random_range(0..100) {
             0..=39 => {
                 write(&mut local, &mut rng);
@@ -327,29 +503,33 @@ async fn simulate(seed: u64) -> SeedReport {
         }
     }
 
-    // The fault-free tail: everything settles.
+    // The fault-free tail: everything settles; then a reconcile repairs what was written
+    // behind the sync's back (every orphan deleted), and the sync settles again.
     remote.set_down(false);
     remote.clear_faults();
     sink.stop_failing();
     states.lag_index(false);
-    let mut quiet_runs = 0;
-    for _ in 0..60 {
-        while !mapping.drained(&local.stream) {
-            mapping.step(&local.stream, &sink, 100).await;
-        }
-        // Past any lease, visibility timeout and backoff left by a crash or a failure.
-        tokio::time::advance(Duration::from_secs(3_700)).await;
-        let quiet = match engine.run().await {
-            Ok(r) => r.calls.total() == 0 && r.messages_received == 0,
-            Err(_) => false,
+    let mut settled = settle(&engine, &queue, &mut mapping, &local, &sink).await;
+    let mut tail_error = None;
+    if meddling > 0.0 {
+        let options = Options {
+            repair: true,
+            delete_orphans: OrphanChoice::All,
         };
-        quiet_runs = if quiet && queue.is_empty() {
-            quiet_runs + 1
-        } else {
-            0
-        };
-        if quiet_runs == 2 {
-            break;
+        // A second round only for an orphan post kept because comments of ours sat under it
+        // on the remote: once the sync has moved them, it goes.
+        for _ in 0..2 {
+            let kept = match reconcile(&local, options).await {
+                Ok(report) => report.repaired.orphans_kept,
+                Err(e) => {
+                    tail_error = Some(format!("the tail's reconcile failed: {e}"));
+                    0
+                }
+            };
+            settled = settle(&engine, &queue, &mut mapping, &local, &sink).await;
+            if kept == 0 {
+                break;
+            }
         }
     }
 
@@ -368,14 +548,51 @@ async fn simulate(seed: u64) -> SeedReport {
         remote_posts: &remote.rows(EntityKind::Post),
         remote_comments: &remote.rows(EntityKind::Comment),
         parked: &parked,
+        deleted_behind: &deleted_behind,
     });
-    if quiet_runs < 2 {
+    report.findings.violations.extend(tail_error);
+    if !settled {
         report
             .findings
             .violations
             .push("never settled: the tail kept calling the remote".into());
     }
     report
+}
+
+fn rng_apart(seed: u64, salt: u64) -> StdRng {
+    StdRng::seed_from_u64(seed ^ salt)
+}
+
+/// Runs the sync until two runs in a row find nothing to do, past any lease, visibility
+/// timeout and backoff; false if it never settles.
+async fn settle(
+    engine: &SyncEngine<'_>,
+    queue: &MemoryQueue,
+    mapping: &mut Mapping,
+    local: &Local,
+    sink: &FaultySink<'_>,
+) -> bool {
+    let mut quiet_runs = 0;
+    for _ in 0..60 {
+        while !mapping.drained(&local.stream) {
+            mapping.step(&local.stream, sink, 100).await;
+        }
+        tokio::time::advance(Duration::from_secs(3_700)).await;
+        let quiet = match engine.run().await {
+            Ok(r) => r.calls.total() == 0 && r.messages_received == 0,
+            Err(_) => false,
+        };
+        quiet_runs = if quiet && queue.is_empty() {
+            quiet_runs + 1
+        } else {
+            0
+        };
+        if quiet_runs == 2 {
+            return true;
+        }
+    }
+    false
 }
 
 /// An hour of remote outage, a run a minute, over `entities` pending creates; then the remote

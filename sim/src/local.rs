@@ -37,6 +37,15 @@ fn comment_image(comment: &Comment, version: u64) -> Value {
 }
 
 impl Local {
+    /// The entities as they are now, behind the read ports (what a reconcile's repair reads).
+    pub fn view(&self) -> ps_memory::MemoryEntities {
+        let view = ps_memory::MemoryEntities::new();
+        let posts: Vec<Post> = self.posts.values().map(|(p, _)| p.clone()).collect();
+        let comments: Vec<Comment> = self.comments.values().map(|(c, _)| c.clone()).collect();
+        view.import(&posts, &comments);
+        view
+    }
+
     /// Starts from imported entities (version 0: on the remote already, no stream record).
     pub fn imported(posts: Vec<Post>, comments: Vec<Comment>) -> Self {
         let next_post = posts.iter().map(|p| p.id).max().unwrap_or(0);

@@ -20,6 +20,8 @@ pub async fn run_and_record(
     let result = Reconciler {
         states: store,
         scan: store,
+        posts: store,
+        comments: store,
         listing: remote,
         remote,
         config: config.clone(),

@@ -46,6 +46,8 @@ struct Held {
     /// A change is pending: the record under this id is not judged.
     pending: bool,
     seen: bool,
+    /// A comment's local post (0 for a post).
+    post: u64,
 }
 
 /// Whose data a fingerprint is, for telling a duplicate from a foreign record.
@@ -146,6 +148,10 @@ impl Ledger {
                     },
                     pending,
                     seen: false,
+                    post: match state.synced.as_ref() {
+                        Some(EntityData::Comment(c)) => c.post_id,
+                        _ => 0,
+                    },
                 },
             );
         }
@@ -222,6 +228,23 @@ impl Ledger {
             })
     }
 
+    /// The comments the remote showed under any of `posts` (local ids) and not pending, with
+    /// their remote ids. A post created again gets a new remote id, and its comments that
+    /// stayed on the remote (one that does not delete them with the post) still name the old
+    /// one: they are sent again with it.
+    pub fn comments_under(&self, posts: &std::collections::HashSet<u64>) -> Vec<(EntityKey, u64)> {
+        let mut found: Vec<(EntityKey, u64)> = self
+            .held
+            .iter()
+            .filter(|((kind, _), h)| {
+                *kind == EntityKind::Comment && h.seen && !h.pending && posts.contains(&h.post)
+            })
+            .map(|((_, remote_id), h)| (EntityKey::comment(h.local_id), *remote_id))
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
     /// Entities with a change pending, and the first of them.
     pub fn pending(&self) -> (u64, &[EntityKey]) {
         (self.pending_count, &self.pending)
@@ -238,8 +261,9 @@ pub enum Repair {
     Recreate,
 }
 
-/// Makes a drifted entity's repair the sync's pending change: `current` (what the remote
-/// should hold) is to be sent, and the state forgets what it believed the remote holds, so the ordinary flush plans the call (ordering, rate limit, exactly once
+/// Makes a drifted entity's repair the sync's pending change: `current` (the entity as the
+/// master copy holds it now) is to be sent, and the state forgets what it believed the
+/// remote holds, so the ordinary flush plans the call (ordering, rate limit, exactly once
 /// all apply). The change takes the place of the newest change taken in, so any newer local
 /// change merges over it as usual; the state must have none pending (the caller checks).
 /// `epoch` is the repairing run's lease epoch.

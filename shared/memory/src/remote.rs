@@ -154,6 +154,11 @@ impl MemoryRemote {
         inner.claims_no_cascade = !says_it_cascades;
     }
 
+    /// Whether a post's delete takes its comments with it here (whatever it says).
+    pub fn deletes_comments_with_post(&self) -> bool {
+        !self.lock().no_cascade
+    }
+
     pub fn set_down(&self, down: bool) {
         self.lock().down = down;
     }
@@ -196,6 +201,16 @@ impl MemoryRemote {
     /// copy, a foreign record), bypassing faults and calls.
     pub fn write_behind_our_back(&self, data: EntityData) {
         self.seed(data);
+    }
+
+    /// Someone else creates a record on the remote (a copy of ours, or a foreign one): it
+    /// gets the next id, as the sync's creates do. Returns it.
+    pub fn create_behind_our_back(&self, data: &EntityData) -> u64 {
+        let mut inner = self.lock();
+        let rows = inner.rows(data.key().kind);
+        let id = rows.keys().next_back().map_or(1, |max| max + 1);
+        rows.insert(id, with_id(data, id));
+        id
     }
 
     /// Someone else deletes a record on the remote (json-server's cascade included).

@@ -17,13 +17,14 @@
 mod config;
 mod report;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ps_core::change::{EntityData, EntityKey, EntityKind};
 use ps_core::drift::{Ledger, Repair, Verdict, differing_fields, in_flight, repair};
 use ps_core::ports::{
-    Lease, PortError, RemoteApi, RemoteError, RemoteListing, RemotePage, StateScan, SyncStateStore,
+    CommentRead, Lease, PortError, PostRead, RemoteApi, RemoteError, RemoteListing, RemotePage,
+    StateScan, SyncStateStore,
 };
 use tokio::time::Instant;
 
@@ -58,6 +59,9 @@ pub enum ReconcileError {
 pub struct Reconciler<'a> {
     pub states: &'a dyn SyncStateStore,
     pub scan: &'a dyn StateScan,
+    /// The master copy, read only for what a repair sends.
+    pub posts: &'a dyn PostRead,
+    pub comments: &'a dyn CommentRead,
     pub listing: &'a dyn RemoteListing,
     /// Only for deleting orphans, when asked.
     pub remote: &'a dyn RemoteApi,
@@ -71,8 +75,8 @@ struct Walk {
     differs: Vec<(EntityKey, u64)>,
     /// The first differing records, in local terms, for their fields.
     shown: Vec<(EntityKey, EntityData)>,
-    /// Orphans to delete (kind, remote id, a comment's remote post id).
-    orphans: Vec<(EntityKind, u64, u64)>,
+    /// Orphans to delete (kind, remote id).
+    orphans: Vec<(EntityKind, u64)>,
     /// Remote posts held by no local post under which a comment of ours sits on the remote:
     /// deleting one would take our comment with it.
     posts_under_ours: HashSet<u64>,
@@ -177,11 +181,21 @@ impl Reconciler<'_> {
         } else {
             report.outcome = DriftOutcome::BudgetSpent;
         }
+        // The comments left on the remote under a post created again (a remote that does not
+        // delete them with the post) name its old id: sent again with it.
+        let recreated_posts: HashSet<u64> = missing
+            .iter()
+            .filter(|(k, _)| k.kind == EntityKind::Post)
+            .map(|(k, _)| k.id)
+            .collect();
+        let moved = ledger.comments_under(&recreated_posts);
         drop(ledger);
         if report.options.repair {
+            let differing: HashSet<EntityKey> = walk.differs.iter().map(|(k, _)| *k).collect();
             let targets = walk
                 .differs
                 .iter()
+                .chain(moved.iter().filter(|(k, _)| !differing.contains(k)))
                 .map(|(k, r)| (*k, Repair::Replace, *r))
                 .chain(missing.iter().map(|(k, r)| (*k, Repair::Recreate, *r)))
                 .collect::<Vec<_>>();
@@ -293,11 +307,7 @@ impl Reconciler<'_> {
                     OrphanChoice::All => true,
                 };
                 if chosen && walk.orphans.len() < ORPHAN_DELETES_MAX {
-                    let post = match record {
-                        EntityData::Comment(c) => c.post_id,
-                        EntityData::Post(_) => 0,
-                    };
-                    walk.orphans.push((record.key().kind, remote_id, post));
+                    walk.orphans.push((record.key().kind, remote_id));
                 }
             }
         }
@@ -320,10 +330,12 @@ impl Reconciler<'_> {
         Ok(())
     }
 
-    /// Makes each drifted entity a pending change of the sync that sends what the sync
-    /// last gave the remote (any newer local change is on its way through the queue, and
-    /// merges over it), unless it changed since it was judged: then the sync takes it as it
-    /// is. The master copy is not read: the state holds what the remote should.
+    /// Makes each drifted entity a pending change of the sync that sends the entity as the
+    /// master copy holds it now (a change of it the remote refused and the sync parked
+    /// included: the remote is brought in line with the copy, not with its own last state),
+    /// unless it changed since it was judged (a change taken in, or the state no longer
+    /// holding that remote id) or is gone locally (its delete is on its way through the
+    /// queue): then the sync takes it as it is.
     async fn repair(
         &self,
         lease: Lease,
@@ -338,19 +350,19 @@ impl Reconciler<'_> {
             }
             let keys: Vec<EntityKey> = chunk.iter().map(|(k, _, _)| *k).collect();
             let states = self.states.load(&keys).await?;
+            let current = self.current(&keys).await?;
             let mut writes = Vec::new();
             let mut released = Vec::new();
             for (key, how, remote_id) in chunk {
                 let unchanged = states.get(key).filter(|s| {
                     !in_flight(s) && s.remote_exists && s.remote_id == Some(*remote_id)
                 });
-                let Some((state, data)) = unchanged.and_then(|s| s.synced.clone().map(|d| (s, d)))
-                else {
+                let (Some(state), Some(data)) = (unchanged, current.get(key)) else {
                     report.repaired.changed_meanwhile += 1;
                     continue;
                 };
                 let mut state = state.clone();
-                repair(&mut state, &data, *how, lease.epoch);
+                repair(&mut state, data, *how, lease.epoch);
                 writes.push((*key, state));
                 match how {
                     Repair::Replace => report.repaired.replaced += 1,
@@ -370,23 +382,45 @@ impl Reconciler<'_> {
         Ok(())
     }
 
-    /// Deletes the chosen orphans: posts first, then comments, of which those under a post
-    /// just deleted need no call when the remote deletes a post's comments with it. Stops
-    /// at the first failure (said in the report) or when the budget is spent.
-    async fn delete_orphans(&self, started: Instant, walk: &Walk, report: &mut DriftReport) {
-        let mut deleted_posts = HashSet::new();
-        let mut ordered: Vec<&(EntityKind, u64, u64)> = walk.orphans.iter().collect();
-        ordered.sort_by_key(|(kind, id, _)| (*kind, *id));
-        for (kind, remote_id, post) in ordered {
-            if *kind == EntityKind::Post && walk.posts_under_ours.contains(remote_id) {
-                report.repaired.orphans_kept += 1;
-                continue;
+    /// The master copy's entities among `keys`, as they are now.
+    async fn current(
+        &self,
+        keys: &[EntityKey],
+    ) -> Result<HashMap<EntityKey, EntityData>, PortError> {
+        let ids = |kind: EntityKind| -> Vec<u64> {
+            keys.iter()
+                .filter(|k| k.kind == kind)
+                .map(|k| k.id)
+                .collect()
+        };
+        let store = |e: ps_core::StoreError| PortError(e.to_string());
+        let mut current = HashMap::new();
+        let post_ids = ids(EntityKind::Post);
+        if !post_ids.is_empty() {
+            for post in self.posts.get_many(&post_ids).await.map_err(store)? {
+                current.insert(EntityKey::post(post.id), EntityData::Post(post));
             }
-            if *kind == EntityKind::Comment
-                && deleted_posts.contains(post)
-                && self.remote.deletes_cascade()
-            {
-                report.repaired.orphans_gone_with_post += 1;
+        }
+        let comment_ids = ids(EntityKind::Comment);
+        if !comment_ids.is_empty() {
+            for comment in self.comments.get_many(&comment_ids).await.map_err(store)? {
+                current.insert(EntityKey::comment(comment.id), EntityData::Comment(comment));
+            }
+        }
+        Ok(current)
+    }
+
+    /// Deletes the chosen orphans: comments first, then posts, so none is left to a cascade
+    /// the remote may not make (a remote said to delete a post's comments with it may not;
+    /// a comment already gone answers 404, which counts as done). An orphan post under which
+    /// a comment of ours sits on the remote is kept: deleting it could take ours along.
+    /// Stops at the first failure (said in the report) or when the budget is spent.
+    async fn delete_orphans(&self, started: Instant, walk: &Walk, report: &mut DriftReport) {
+        let mut ordered = walk.orphans.clone();
+        ordered.sort_by_key(|(kind, id)| (*kind == EntityKind::Post, *id));
+        for (kind, remote_id) in ordered {
+            if kind == EntityKind::Post && walk.posts_under_ours.contains(&remote_id) {
+                report.repaired.orphans_kept += 1;
                 continue;
             }
             if self.spent(started) {
@@ -395,16 +429,11 @@ impl Reconciler<'_> {
             }
             match tokio::time::timeout(
                 self.config.call_deadline,
-                self.remote.delete(*kind, *remote_id),
+                self.remote.delete(kind, remote_id),
             )
             .await
             {
-                Ok(Ok(())) => {
-                    report.repaired.orphans_deleted += 1;
-                    if *kind == EntityKind::Post {
-                        deleted_posts.insert(*remote_id);
-                    }
-                }
+                Ok(Ok(())) => report.repaired.orphans_deleted += 1,
                 Ok(Err(e)) => {
                     report.orphan_error = Some(describe(&e));
                     return;

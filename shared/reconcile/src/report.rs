@@ -104,8 +104,6 @@ pub struct Repaired {
     /// Repairs the budget left for the next run.
     pub left: u64,
     pub orphans_deleted: u64,
-    /// Orphan comments gone with an orphan post the remote deleted with its comments.
-    pub orphans_gone_with_post: u64,
     /// Orphan posts kept because a comment of ours is under them on the remote.
     pub orphans_kept: u64,
 }

@@ -69,6 +69,8 @@ impl World {
         Reconciler {
             states: &self.states,
             scan: &self.states,
+            posts: &self.entities,
+            comments: &self.entities,
             listing: &self.remote,
             remote: &self.remote,
             config: ReconcileConfig {
@@ -455,4 +457,22 @@ async fn a_reconcile_told_to_wait_takes_the_lease_when_the_sync_lets_go() {
     };
     let (report, ()) = tokio::join!(waiting.run(Options::default()), release);
     assert_eq!(report.unwrap().counts.in_line, 12);
+}
+
+#[tokio::test]
+async fn a_post_deleted_on_a_remote_that_keeps_its_comments_comes_back_with_them() {
+    let w = World::imported();
+    w.remote.set_cascade(false, false);
+    w.remote.delete_behind_our_back(EntityKind::Post, 3);
+    let report = w.reconcile(true, OrphanChoice::Keep).await;
+    assert_eq!(report.counts.missing, 1, "{report:#?}");
+    // Comments 5 and 6 stayed on the remote under the post's old id: sent again with it.
+    assert_eq!(
+        (report.repaired.recreated, report.repaired.replaced),
+        (1, 2)
+    );
+    w.sync().await;
+    assert_eq!(w.remote_in_local_terms(), w.local().await);
+    let after = w.reconcile(false, OrphanChoice::Keep).await;
+    assert_eq!(after.counts.drifted(), 0, "{after:#?}");
 }
