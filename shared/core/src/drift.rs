@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 use serde::Serialize;
 
 use crate::change::{ChangeEvent, ChangeKind, EntityData, EntityKey, EntityKind, SequenceNumber};
-use crate::merge::{SyncState, SyncStatus};
+use crate::merge::SyncState;
 
 /// Entities listed per class in a report; the rest are only counted.
 pub const LISTED_MAX: usize = 50;
@@ -297,11 +297,7 @@ pub fn repair(state: &mut SyncState, current: &EntityData, repair: Repair, epoch
         event_id: format!("reconcile-{}-{}-{epoch}", key.kind.as_str(), key.id),
     });
     state.pending_epoch = epoch;
-    state.status = SyncStatus::Pending;
-    state.attempts = 0;
-    state.failures = 0;
-    state.retry_at = None;
-    state.last_error = None;
+    state.fresh_attempts();
 }
 
 #[cfg(test)]

@@ -110,6 +110,16 @@ impl SyncState {
         self.create_epoch = 0;
     }
 
+    /// A new pending change: pending again, with fresh attempts (new data may be what the
+    /// remote rejected) and no error or wait left from the change it replaces.
+    pub fn fresh_attempts(&mut self) {
+        self.attempts = 0;
+        self.failures = 0;
+        self.retry_at = None;
+        self.status = SyncStatus::Pending;
+        self.last_error = None;
+    }
+
     /// The newest change the sync has taken in, applied or pending: any change at or below
     /// it is a repeat.
     pub fn newest_taken(&self) -> Option<&SequenceNumber> {
@@ -297,12 +307,7 @@ pub fn journal(
             // Marked by this run, which has made no call yet: nothing to withdraw.
             state.forget_create();
         }
-        // New data deserves fresh attempts (it may be what the remote rejected).
-        state.attempts = 0;
-        state.failures = 0;
-        state.retry_at = None;
-        state.status = SyncStatus::Pending;
-        state.last_error = None;
+        state.fresh_attempts();
         changed.push(m.key);
     }
     changed

@@ -23,8 +23,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ps_core::change::{EntityData, EntityKey, EntityKind};
 use ps_core::drift::{Ledger, Repair, Verdict, differing_fields, in_flight, repair};
 use ps_core::ports::{
-    CommentRead, Lease, PortError, PostRead, RemoteApi, RemoteError, RemoteListing, RemotePage,
-    StateScan, SyncStateStore,
+    CommentRead, Lease, PortError, PostRead, RemoteApi, RemoteListing, RemotePage, StateScan,
+    SyncStateStore,
 };
 use tokio::time::Instant;
 
@@ -236,7 +236,7 @@ impl Reconciler<'_> {
                             self.config.call_deadline.as_secs()
                         )));
                     }
-                    Ok(Err(e)) => return Err(ReconcileError::Remote(describe(&e))),
+                    Ok(Err(e)) => return Err(ReconcileError::Remote(e.to_string())),
                     Ok(Ok(page)) => page,
                 };
                 check_page(kind, after, limit, &page).map_err(ReconcileError::Remote)?;
@@ -435,7 +435,7 @@ impl Reconciler<'_> {
             {
                 Ok(Ok(())) => report.repaired.orphans_deleted += 1,
                 Ok(Err(e)) => {
-                    report.orphan_error = Some(describe(&e));
+                    report.orphan_error = Some(e.to_string());
                     return;
                 }
                 Err(_) => {
@@ -449,10 +449,6 @@ impl Reconciler<'_> {
             }
         }
     }
-}
-
-fn describe(e: &RemoteError) -> String {
-    e.to_string()
 }
 
 /// Whether `page` is what was asked: at most `limit` records of ids above `after`, in

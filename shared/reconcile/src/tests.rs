@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ps_core::change::{EntityData, EntityKind};
-use ps_core::ports::EntityRead;
+use ps_core::ports::{EntityRead, RemoteError};
 use ps_core::{Comment, Post};
 use ps_memory::{MemoryDeadLetters, MemoryEntities, MemoryQueue, MemoryRemote, MemoryStates};
 use ps_sync::{SyncConfig, SyncEngine};
