@@ -949,8 +949,9 @@ How they are taken:
 - **Rate limit**: creates of 8 s × the limit new posts synced (on a fresh moto server) to a
   local remote that answers at once and records each arrival; utilisation is the calls per
   second between the first and last arrival ÷ the limit; a violation is a limit whose busiest
-  1-s window (starting at any arrival) held more. The client spaces calls 2% wider than
-  1/limit so that a call delayed in transit cannot squeeze an extra one into a window.
+  1-s window (starting at any arrival) held more. The client spaces calls at 1/limit and
+  lets a call go only a second after the answer to the call a limit back, so a call delayed
+  in transit cannot squeeze an extra one into a window (it costs one round trip a second).
 - **Simulation**: `placeholder-sync-sim`, seeds 0..10,000 on two threads (see the README's
   guarantees); each seed's faults are counted as they are met, not as scheduled. The outage
   figure is its own scenario on the same ports; the memory figure is the `backlog-memory`

@@ -672,7 +672,21 @@ fn utilisation(arrivals: &Mutex<Vec<Instant>>, limit: u32) -> (f64, usize) {
         .unwrap_or_default();
     // n calls spaced at the limit span (n - 1) intervals.
     let rate = (arrivals.len() as f64 - 1.0) / span;
-    (rate / f64::from(limit), busiest_second(&arrivals))
+    let busiest = busiest_second(&arrivals);
+    if busiest > limit as usize {
+        let gaps: Vec<u128> = arrivals
+            .windows(2)
+            .map(|w| w[1].duration_since(w[0]).as_micros())
+            .collect();
+        let mut sorted = gaps.clone();
+        sorted.sort_unstable();
+        eprintln!(
+            "limit {limit}/s: {busiest} arrivals in one second; the shortest gaps between arrivals (µs) {:?}, the longest {:?}",
+            &sorted[..10.min(sorted.len())],
+            &sorted[sorted.len().saturating_sub(10)..]
+        );
+    }
+    (rate / f64::from(limit), busiest)
 }
 
 /// With the limit at 20, 50 and 100 calls/s: creates of `seconds × limit` new posts, each in

@@ -1,7 +1,7 @@
 //! The remote REST API (JSONPlaceholder, or anything with its routes), behind the domain's
-//! `RemoteApi` port. Every request waits for the rate limiter. A failure that certainly did
-//! nothing (connection refused, 408, 429, 503) is retried with exponential backoff and
-//! jitter, honouring `Retry-After` (seconds or an HTTP date); one that may have done
+//! `RemoteApi` port. Every request waits for its turn under the rate limit (`limit`). A
+//! failure that certainly did nothing (connection refused, 408, 429, 503) is retried with
+//! exponential backoff and jitter, honouring `Retry-After` (seconds or an HTTP date); one that may have done
 //! something (a timeout, a broken connection, another 5xx) is retried only for calls that
 //! are safe to repeat, never for a create; anything else fails at once.
 
@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ps_core::change::{EntityData, EntityKind};
 use ps_core::ports::{RemoteApi, RemoteError, RemoteListing, RemotePage};
 use ps_core::{Comment, Post};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+mod limit;
+use limit::RateLimit;
 
 #[derive(Debug, thiserror::Error)]
 #[error("remote configuration: {0}")]
@@ -24,7 +26,8 @@ pub struct ConfigError(String);
 #[derive(Debug, Clone)]
 pub struct RemoteConfig {
     pub base_url: String,
-    /// Requests per second, spread evenly: never more than this in any one-second window.
+    /// Requests per second, spread evenly: never more than this in any one-second window of
+    /// the remote's clock, however late it stamps them (see `limit`).
     pub rate_per_second: NonZeroU32,
     pub timeout: Duration,
     /// Retries of one call within a run; after that the change waits for the next run.
@@ -134,7 +137,7 @@ struct Answer {
 pub struct HttpRemote {
     client: reqwest::Client,
     config: RemoteConfig,
-    limiter: DefaultDirectRateLimiter,
+    limit: RateLimit,
 }
 
 impl HttpRemote {
@@ -145,16 +148,11 @@ impl HttpRemote {
             .user_agent(concat!("placeholder-sync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ConfigError(e.to_string()))?;
-        // Burst of one: calls are spread evenly, so no one-second window exceeds the rate.
-        // Spaced 2% wider than 1/rate: a call delayed a few milliseconds on its way must not
-        // squeeze one more into a window the remote counts from its own clock.
-        let spacing = Duration::from_secs_f64(1.02 / f64::from(config.rate_per_second.get()));
-        let quota = Quota::with_period(spacing)
-            .ok_or_else(|| ConfigError("rate limit too high".into()))?
-            .allow_burst(NonZeroU32::MIN);
+        let limit = RateLimit::new(config.rate_per_second)
+            .ok_or_else(|| ConfigError("rate limit too high".into()))?;
         Ok(HttpRemote {
             client,
-            limiter: RateLimiter::direct(quota),
+            limit,
             config,
         })
     }
@@ -169,7 +167,8 @@ impl HttpRemote {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, Attempt> {
-        self.limiter.until_ready().await;
+        // Held until the answer is read: the remote counted the call by then.
+        let _turn = self.limit.turn().await;
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.config.base_url));
