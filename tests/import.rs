@@ -60,6 +60,29 @@ async fn the_import_marks_come_with_the_lease_and_claims_still_see_imported_hold
     assert_eq!(claim(101, 102).await.unwrap(), Claim::Taken);
 }
 
+/// Each mark only grows, also when the other one does (one request then) or falls (an import
+/// of a remote whose highest posts were deleted).
+#[tokio::test]
+async fn the_import_marks_never_fall() {
+    let remote = JsonServer::start().await;
+    let p = Pipeline::new(&remote.url).await;
+    let store = &p.api.store;
+    let marks = || async {
+        let lease = store.try_lease("t", Duration::from_secs(60)).await.unwrap();
+        store.release_lease("t").await.unwrap();
+        let imported = lease.expect("free").imported;
+        (imported.post, imported.comment)
+    };
+    store.record_import(100, 500).await.unwrap();
+    assert_eq!(marks().await, (Some(100), Some(500)));
+    store.record_import(50, 600).await.unwrap();
+    assert_eq!(marks().await, (Some(100), Some(600)));
+    store.record_import(200, 700).await.unwrap();
+    assert_eq!(marks().await, (Some(200), Some(700)));
+    store.record_import(200, 10).await.unwrap();
+    assert_eq!(marks().await, (Some(200), Some(700)));
+}
+
 #[tokio::test]
 async fn a_second_import_changes_nothing_and_writes_nothing() {
     let remote = JsonServer::start().await;

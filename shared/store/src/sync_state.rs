@@ -165,10 +165,33 @@ impl DynamoStore {
         posts_up_to: u64,
         comments_up_to: u64,
     ) -> Result<(), DynamoError> {
-        self.raise_meta_number(LEASE_KEY.into(), IMPORTED_POST, posts_up_to)
-            .await?;
-        self.raise_meta_number(LEASE_KEY.into(), IMPORTED_COMMENT, comments_up_to)
-            .await
+        // One request when neither mark would fall (every import but one of a remote whose
+        // highest ids were deleted): both raised or kept at once.
+        let both = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().meta)
+            .set_key(Some(pk(LEASE_KEY.into())))
+            .update_expression("SET #p = :p, #c = :c")
+            .condition_expression(
+                "(attribute_not_exists(#p) OR #p <= :p) AND (attribute_not_exists(#c) OR #c <= :c)",
+            )
+            .expression_attribute_names("#p", IMPORTED_POST)
+            .expression_attribute_names("#c", IMPORTED_COMMENT)
+            .expression_attribute_values(":p", n(posts_up_to))
+            .expression_attribute_values(":c", n(comments_up_to))
+            .send()
+            .await;
+        match both {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => {
+                self.raise_meta_number(LEASE_KEY.into(), IMPORTED_POST, posts_up_to)
+                    .await?;
+                self.raise_meta_number(LEASE_KEY.into(), IMPORTED_COMMENT, comments_up_to)
+                    .await
+            }
+            Err(e) => Err(DynamoError::sdk(e)),
+        }
     }
 
     /// Records many states at once (the import marks what it loaded as synced).
