@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use counter::{RequestCounter, counted_store};
 use placeholder_sync_tests::sync::JsonServer;
-use placeholder_sync_tests::{Api, sdk_config, workspace_root};
+use placeholder_sync_tests::{Api, sdk_config_at, workspace_root};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -88,10 +88,18 @@ fn merge_figures(target: &Path) -> Result<Vec<Figure>, String> {
     ])
 }
 
+/// A moto server for one part, gone with it: moto keeps every table it is given (the status
+/// part's 100,000 states held one shared server at 7 GB for the rest of a run, beside the
+/// workload's two).
+async fn own_moto() -> placeholder_sync_tests::Moto {
+    placeholder_sync_tests::start_moto().await
+}
+
 /// Handlers in-process against the emulator: latency, and how much of it is the emulator.
 async fn api_figures() -> Vec<Figure> {
     let counter = RequestCounter::default();
-    let api = Api::with_store(counted_store(&sdk_config().await, &counter).await);
+    let moto = own_moto().await;
+    let api = Api::with_store(counted_store(&sdk_config_at(&moto.endpoint).await, &counter).await);
     let (posts, comments) = placeholder_sync_tests::fixture();
     api.store.import(&posts, &comments).await.expect("seed");
     let mut figures = Vec::new();
@@ -162,7 +170,8 @@ async fn api_figures() -> Vec<Figure> {
 async fn list_figures() -> Vec<Figure> {
     const PAGE: &str = "/posts?_page=1&_limit=10";
     let counter = RequestCounter::default();
-    let sdk = sdk_config().await;
+    let moto = own_moto().await;
+    let sdk = sdk_config_at(&moto.endpoint).await;
     let mut read = Vec::new();
     let mut latencies = Vec::with_capacity(300);
     let mut emulator_share = 0.0;
@@ -245,7 +254,8 @@ async fn status_figures() -> Vec<Figure> {
     use ps_core::change::EntityKey;
     use ps_core::merge::{SyncState, SyncStatus};
     let counter = RequestCounter::default();
-    let sdk = sdk_config().await;
+    let moto = own_moto().await;
+    let sdk = sdk_config_at(&moto.endpoint).await;
     let mut read = Vec::new();
     let mut latencies = Vec::with_capacity(100);
     for n in [600u64, 100_000] {
@@ -316,7 +326,9 @@ async fn status_figures() -> Vec<Figure> {
 async fn ingest_figures() -> Vec<Figure> {
     use placeholder_sync_tests::api::INGEST_SECRET;
     let counter = RequestCounter::default();
-    let mut api = Api::with_store(counted_store(&sdk_config().await, &counter).await);
+    let moto = own_moto().await;
+    let mut api =
+        Api::with_store(counted_store(&sdk_config_at(&moto.endpoint).await, &counter).await);
     api.ingest.per_minute = 1_000_000;
     let batches: usize = std::env::var("BENCH_INGEST_BATCHES")
         .ok()
