@@ -88,17 +88,14 @@ fn merge_figures(target: &Path) -> Result<Vec<Figure>, String> {
     ])
 }
 
-/// A moto server for one part, gone with it: moto keeps every table it is given (the status
-/// part's 100,000 states held one shared server at 7 GB for the rest of a run, beside the
-/// workload's two).
-async fn own_moto() -> placeholder_sync_tests::Moto {
-    placeholder_sync_tests::start_moto().await
-}
+// Each part that fills moto starts a server of its own, gone with the part: moto keeps every
+// table it is given (the status part's 100,000 states held one shared server at 7 GB for the
+// rest of a run, beside the workload's two).
 
 /// Handlers in-process against the emulator: latency, and how much of it is the emulator.
 async fn api_figures() -> Vec<Figure> {
     let counter = RequestCounter::default();
-    let moto = own_moto().await;
+    let moto = placeholder_sync_tests::start_moto().await;
     let api = Api::with_store(counted_store(&sdk_config_at(&moto.endpoint).await, &counter).await);
     let (posts, comments) = placeholder_sync_tests::fixture();
     api.store.import(&posts, &comments).await.expect("seed");
@@ -170,7 +167,7 @@ async fn api_figures() -> Vec<Figure> {
 async fn list_figures() -> Vec<Figure> {
     const PAGE: &str = "/posts?_page=1&_limit=10";
     let counter = RequestCounter::default();
-    let moto = own_moto().await;
+    let moto = placeholder_sync_tests::start_moto().await;
     let sdk = sdk_config_at(&moto.endpoint).await;
     let mut read = Vec::new();
     let mut latencies = Vec::with_capacity(300);
@@ -254,7 +251,7 @@ async fn status_figures() -> Vec<Figure> {
     use ps_core::change::EntityKey;
     use ps_core::merge::{SyncState, SyncStatus};
     let counter = RequestCounter::default();
-    let moto = own_moto().await;
+    let moto = placeholder_sync_tests::start_moto().await;
     let sdk = sdk_config_at(&moto.endpoint).await;
     let mut read = Vec::new();
     let mut latencies = Vec::with_capacity(100);
@@ -326,7 +323,7 @@ async fn status_figures() -> Vec<Figure> {
 async fn ingest_figures() -> Vec<Figure> {
     use placeholder_sync_tests::api::INGEST_SECRET;
     let counter = RequestCounter::default();
-    let moto = own_moto().await;
+    let moto = placeholder_sync_tests::start_moto().await;
     let mut api =
         Api::with_store(counted_store(&sdk_config_at(&moto.endpoint).await, &counter).await);
     api.ingest.per_minute = 1_000_000;

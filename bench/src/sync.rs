@@ -674,11 +674,10 @@ fn utilisation(arrivals: &Mutex<Vec<Instant>>, limit: u32) -> (f64, usize) {
     let rate = (arrivals.len() as f64 - 1.0) / span;
     let busiest = busiest_second(&arrivals);
     if busiest > limit as usize {
-        let gaps: Vec<u128> = arrivals
+        let mut sorted: Vec<u128> = arrivals
             .windows(2)
             .map(|w| w[1].duration_since(w[0]).as_micros())
             .collect();
-        let mut sorted = gaps.clone();
         sorted.sort_unstable();
         eprintln!(
             "limit {limit}/s: {busiest} arrivals in one second; the shortest gaps between arrivals (µs) {:?}, the longest {:?}",

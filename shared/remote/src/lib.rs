@@ -1,9 +1,9 @@
 //! The remote REST API (JSONPlaceholder, or anything with its routes), behind the domain's
 //! `RemoteApi` port. Every request waits for its turn under the rate limit (`limit`). A
 //! failure that certainly did nothing (connection refused, 408, 429, 503) is retried with
-//! exponential backoff and jitter, honouring `Retry-After` (seconds or an HTTP date); one that may have done
-//! something (a timeout, a broken connection, another 5xx) is retried only for calls that
-//! are safe to repeat, never for a create; anything else fails at once.
+//! exponential backoff and jitter, honouring `Retry-After` (seconds or an HTTP date); one
+//! that may have done something (a timeout, a broken connection, another 5xx) is retried
+//! only for calls that are safe to repeat, never for a create; anything else fails at once.
 
 use std::num::NonZeroU32;
 use std::time::Duration;

@@ -19,11 +19,13 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// The span the remote counts calls in.
+const SECOND: Duration = Duration::from_secs(1);
+
 /// The calls of the last window, in the order they were let go.
 #[derive(Debug)]
 pub(crate) struct Window {
     rate: usize,
-    period: Duration,
     /// The sequence number of the first call in `answers`.
     first: u64,
     /// When each of the last `rate` calls was answered (`None`: still in flight).
@@ -41,11 +43,10 @@ pub(crate) enum Wait {
 }
 
 impl Window {
-    pub(crate) fn new(rate: NonZeroU32, period: Duration) -> Self {
+    pub(crate) fn new(rate: NonZeroU32) -> Self {
         let rate = rate.get() as usize;
         Window {
             rate,
-            period,
             first: 0,
             answers: VecDeque::with_capacity(rate),
             settled: None,
@@ -60,7 +61,7 @@ impl Window {
         let Some(Some(oldest)) = self.answers.front().copied() else {
             return Some(Wait::ForAnswer);
         };
-        let free = self.settled.map_or(oldest, |s| s.max(oldest)) + self.period;
+        let free = self.settled.map_or(oldest, |s| s.max(oldest)) + SECOND;
         (now < free).then_some(Wait::Until(free))
     }
 
@@ -99,11 +100,10 @@ pub(crate) struct RateLimit {
 impl RateLimit {
     pub(crate) fn new(rate: NonZeroU32) -> Option<Self> {
         // Burst of one: calls are spread evenly.
-        let quota =
-            Quota::with_period(Duration::from_secs(1) / rate.get())?.allow_burst(NonZeroU32::MIN);
+        let quota = Quota::with_period(SECOND / rate.get())?.allow_burst(NonZeroU32::MIN);
         Some(RateLimit {
             even: RateLimiter::direct(quota),
-            window: Mutex::new(Window::new(rate, Duration::from_secs(1))),
+            window: Mutex::new(Window::new(rate)),
             answered: Notify::new(),
         })
     }
@@ -179,7 +179,7 @@ mod tests {
     /// at the send to 1 at the answer). Returns when each was let go and when it arrived.
     fn run(rate: u32, parallel: usize, calls: &[(u64, f64)]) -> (Vec<Duration>, Vec<Duration>) {
         let start = Instant::now();
-        let mut window = Window::new(NonZeroU32::new(rate).unwrap(), Duration::from_secs(1));
+        let mut window = Window::new(NonZeroU32::new(rate).unwrap());
         let mut now = start;
         let mut in_flight: Vec<(Instant, u64)> = Vec::new();
         let (mut sent, mut arrived) = (Vec::new(), Vec::new());
@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn a_call_waits_for_the_answer_a_window_back_then_a_second() {
         let t0 = Instant::now();
-        let mut window = Window::new(NonZeroU32::new(2).unwrap(), Duration::from_secs(1));
+        let mut window = Window::new(NonZeroU32::new(2).unwrap());
         assert_eq!(window.take(t0), Ok(0));
         assert_eq!(window.take(t0), Ok(1));
         assert_eq!(window.take(t0), Err(Wait::ForAnswer));
